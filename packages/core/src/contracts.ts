@@ -1,0 +1,254 @@
+import type { NamedTensorMap, Scalar, Tensor, Tensor1D, Tensor2D, Variable } from '@tensorflow/tfjs-core';
+import type { RngState } from './rng';
+
+/** The contract version plugins declare; the registry accepts {@link SUPPORTED_API_VERSIONS}. */
+export const API_VERSION = 1;
+export const SUPPORTED_API_VERSIONS: readonly number[] = [1];
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+export type TaskKind = 'multiclass' | 'binary' | 'regression' | 'multilabel';
+
+/** Per-example loss: returns a [N] vector; the engine masks and averages it. */
+export type PerExampleLoss = (prediction: Tensor, target: Tensor) => Tensor1D;
+
+export type LossName = 'softmax-cross-entropy' | 'binary-cross-entropy' | 'mse' | 'mae' | 'huber';
+export type MetricName = 'accuracy' | 'f1' | 'rmse' | 'mae' | 'r2';
+
+export interface TaskSpec {
+  /** Unique name; the key of the task's targets, masks, outputs and metrics. */
+  name: string;
+  kind: TaskKind;
+  /** Output width: classes (multiclass), 1 (binary), output dimensions (regression), labels (multilabel). */
+  units: number;
+  /** Defaults by kind: softmax-cross-entropy, binary-cross-entropy, mse, binary-cross-entropy. */
+  loss?: LossName | { name: string; fn: PerExampleLoss };
+  /** Defaults by kind: [accuracy], [accuracy, f1], [rmse, mae, r2], [accuracy]. */
+  metrics?: MetricName[];
+  /**
+   * Importance c_t ≥ 0 (default 1). The engine multiplies the task's loss by it before any
+   * weighting sees the loss, at every level and site: the term entering the weighting is c_t·L_t.
+   */
+  weight?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+export type Inputs = Tensor | Record<string, Tensor>;
+
+/**
+ * One batch. `targets[t]` holds task t's labels: class indices [N] (or one-hot [N, units]) for
+ * multiclass, 0/1 values [N] or [N, 1] for binary, [N, units] (or [N] when units = 1) for
+ * regression, [N, units] 0/1 for multilabel. `masks[t]` is [N] with 1 where example i is labelled
+ * for task t; a task with no mask is fully labelled, and then its targets must be present.
+ */
+export interface Batch {
+  inputs: Inputs;
+  targets: Record<string, Tensor | undefined>;
+  masks?: Record<string, Tensor | undefined>;
+}
+
+/**
+ * A source of batches. `shuffled(seed)`, when present, returns the same data in an order fixed
+ * by the seed; the trainer calls it once per epoch. `size` is the number of examples, if known.
+ */
+export interface DataSource extends AsyncIterable<Batch> {
+  readonly size?: number;
+  shuffled?(seed: number): DataSource;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models and sharing
+
+/** The shared representation: one tensor, or several (gated models keep one per task or expert). */
+export type Features = Tensor | Record<string, Tensor>;
+
+export interface ApplyOptions {
+  training: boolean;
+}
+
+export interface ForwardResult {
+  outputs: Record<string, Tensor>;
+  features: Features;
+}
+
+/**
+ * A model built by a sharing strategy. `encode` must depend on shared variables only, and
+ * `decode` on the features, the inputs and task variables only: the engine's 'features' site
+ * differentiates the task losses with respect to `encode`'s output.
+ */
+export interface MultiTaskModel {
+  /** The tasks the model was built for, in order. */
+  readonly tasks: readonly TaskSpec[];
+  readonly taskNames: readonly string[];
+  encode(inputs: Inputs, options: ApplyOptions): Features;
+  /** Outputs of the named tasks (all when `tasks` is omitted). */
+  decode(features: Features, inputs: Inputs, options: ApplyOptions, tasks?: readonly string[]): Record<string, Tensor>;
+  apply(inputs: Inputs, options: ApplyOptions): ForwardResult;
+  sharedVariables(): Variable[];
+  /** The last shared layer's variables: a subset of sharedVariables(). */
+  lastSharedVariables(): Variable[];
+  taskVariables(task: string): Variable[];
+  /** A regulariser added to the objective of the shared variables (soft sharing's tie). */
+  penalty?(): Scalar;
+  getWeights(): NamedTensorMap;
+  setWeights(weights: NamedTensorMap): void;
+  dispose(): void;
+}
+
+/** What a layer stack looks like; `units` lists the widths of the hidden layers. */
+export interface MlpSpec {
+  type: 'mlp';
+  units: number[];
+  activation?: ActivationName;
+  /** Activation after the last layer of an encoder (default: `activation`). */
+  outputActivation?: ActivationName;
+}
+
+export type ActivationName = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'leaky-relu' | 'linear';
+
+/** Anything that maps a tensor to a tensor with its own variables; wraps a user's layers too. */
+export interface LayerModule {
+  apply(input: Tensor, options: ApplyOptions): Tensor;
+  variables(): Variable[];
+  /** The variables of the module's last parametrised layer. */
+  lastLayerVariables(): Variable[];
+  outputShape(inputShape: readonly number[]): number[];
+}
+
+export interface ModelSpec {
+  tasks: readonly TaskSpec[];
+  /** Shape of one example, without the batch dimension. */
+  inputShape: readonly number[];
+  encoder: MlpSpec | LayerModule;
+  /** Hidden layers of each head; the output layer (task.units wide, linear) is always added. */
+  head?: MlpSpec;
+}
+
+export interface BuildOptions {
+  seed: number;
+}
+
+export interface Plugin {
+  readonly kind: string;
+  readonly name: string;
+  readonly apiVersion: number;
+}
+
+export interface SharingStrategy<Spec extends ModelSpec = ModelSpec> extends Plugin {
+  readonly kind: 'sharing';
+  build(spec: Spec, options: BuildOptions): MultiTaskModel;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weightings
+
+export type GradientSite = 'shared' | 'last-shared' | 'features';
+export type WeightingLevel = 'loss' | 'gramian' | 'jacobian';
+
+/** Given once, when a trainer starts a weighting. */
+export interface WeightingContext {
+  /** All task names, in the model's order. */
+  taskNames: readonly string[];
+  /** A seed for the plugin's own RNG (derived from the trainer's seed). */
+  seed: number;
+}
+
+/** Given at every call. */
+export interface StepInfo {
+  /** 0-based count of completed optimiser steps. */
+  step: number;
+  epoch: number;
+  taskNames: readonly string[];
+  /** Names of the active tasks, in order: the rows of G, J and the entries of `losses`. */
+  activeTasks: readonly string[];
+  /** Index of each active task in `taskNames`. */
+  activeIndices: readonly number[];
+  site: GradientSite | null;
+}
+
+export interface LossStepInfo extends StepInfo {
+  /** The weighting's trainable parameters (see {@link LossWeighting.parameters}). */
+  params: Record<string, Variable>;
+}
+
+export interface WeightsResult<S> {
+  /** One weight per active task. A tensor is disposed by the engine after it is read. */
+  weights: Tensor1D | readonly number[];
+  state: S;
+}
+
+interface WeightingBase<S> extends Plugin {
+  readonly kind: 'weighting';
+  readonly level: WeightingLevel;
+  /** Initial state; must survive JSON round trips (checkpoints store it). */
+  init(context: WeightingContext): S;
+}
+
+/**
+ * Loss level: `combine` runs inside the gradient tape and returns the scalar to minimise over all
+ * parameters (shared, the active heads and the weighting's own `parameters`).
+ */
+export interface LossWeighting<S = unknown> extends WeightingBase<S> {
+  readonly level: 'loss';
+  /** Initial values of trainable parameters the optimiser updates with the model (e.g. log σ²). */
+  parameters?(context: WeightingContext): Record<string, number[]>;
+  combine(losses: Tensor1D, state: S, info: LossStepInfo): { loss: Scalar; weights: Tensor1D | readonly number[]; state: S };
+}
+
+/** Gramian level: weights from G = J Jᵀ (active tasks only); the engine applies Σ_t w_t g_t. */
+export interface GramianWeighting<S = unknown> extends WeightingBase<S> {
+  readonly level: 'gramian';
+  /** Supported sites; the first is the default. */
+  readonly sites: readonly GradientSite[];
+  weigh(gramian: Tensor2D, losses: Tensor1D, state: S, info: StepInfo): WeightsResult<S>;
+}
+
+/** Jacobian level: any rule J ↦ update (a [P] vector); sites 'shared' and 'features' only. */
+export interface JacobianWeighting<S = unknown> extends WeightingBase<S> {
+  readonly level: 'jacobian';
+  readonly sites: readonly ('shared' | 'features')[];
+  aggregate(
+    jacobian: Tensor2D,
+    losses: Tensor1D,
+    state: S,
+    info: StepInfo,
+  ): { update: Tensor1D; state: S; weights?: Tensor1D | readonly number[] };
+}
+
+export type Weighting<S = unknown> = LossWeighting<S> | GramianWeighting<S> | JacobianWeighting<S>;
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+export interface Backend extends Plugin {
+  readonly kind: 'backend';
+  /** Higher wins in `useBackend('auto')`. */
+  readonly priority: number;
+  /** True when the backend can start here; a reason either way for the log. */
+  isAvailable(): Promise<{ available: boolean; reason: string }>;
+  /** Registers the tfjs backend if needed and makes it current. */
+  activate(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+export interface StepReport {
+  step: number;
+  epoch: number;
+  /** The objective after weighting (loss level), or Σ_t w_t c_t L_t (gradient levels). */
+  loss: number;
+  /** Raw (unscaled by importance) task losses; NaN for inactive tasks. */
+  losses: Record<string, number>;
+  /** Weights per task; 0 for inactive tasks, NaN where a Jacobian rule defines none. */
+  weights: Record<string, number>;
+  active: Record<string, boolean>;
+}
+
+export interface StateSnapshot {
+  step: number;
+  rng: RngState;
+}

@@ -1,0 +1,650 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedTensorMap, Scalar, Tensor, Tensor1D, Tensor2D, Variable } from '@tensorflow/tfjs-core';
+import type {
+  Batch,
+  Features,
+  GradientSite,
+  Inputs,
+  MultiTaskModel,
+  PerExampleLoss,
+  StepInfo,
+  StepReport,
+  TaskSpec,
+  Weighting,
+  WeightingContext,
+} from './contracts';
+import { MtlError } from './errors';
+import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
+import { gramian, scaleGradient } from './gradient-math';
+import { uniqueScope } from './nn/init';
+
+/** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
+export interface PreparedBatch {
+  inputs: Inputs;
+  batchSize: number;
+  /** Canonical targets of active tasks. */
+  targets: Record<string, Tensor>;
+  /** Float 0/1 [N] masks of active tasks that have one. */
+  masks: Record<string, Tensor1D | null>;
+  active: boolean[];
+  activeTasks: string[];
+  activeIndices: number[];
+  dispose(): void;
+}
+
+/** Per-task gradients at one site, as the engine computes them (active tasks only). */
+export interface TaskGradients {
+  site: GradientSite;
+  activeTasks: string[];
+  /** Gradient of each active task's (importance-scaled) loss, one tensor per site tensor. */
+  perTask: Tensor[][];
+  /** What the site tensors are: variable names, or 'features/<key>'. */
+  names: string[];
+  /** Raw (unscaled) task losses. */
+  losses: Scalar[];
+  /** Each active task's own head gradients (variable name → gradient). */
+  heads: NamedTensorMap[];
+  dispose(): void;
+}
+
+export interface EngineOptions {
+  model: MultiTaskModel;
+  weighting: Weighting;
+  optimizer: tf.Optimizer;
+  /** Gradient site for gradient-level weightings; the weighting's first site when omitted. */
+  site?: GradientSite;
+  /** Seed handed to the weighting's init (its RNG). */
+  seed: number;
+}
+
+function featureEntries(features: Features): [string, Tensor][] {
+  if (features instanceof tf.Tensor) return [['features', features]];
+  return Object.keys(features)
+    .sort()
+    .map((key) => [`features/${key}`, features[key]!] as [string, Tensor]);
+}
+
+function rebuildFeatures(template: Features, tensors: Tensor[]): Features {
+  if (template instanceof tf.Tensor) return tensors[0]!;
+  const keys = Object.keys(template).sort();
+  return Object.fromEntries(keys.map((key, i) => [key, tensors[i]!]));
+}
+
+function flattenRow(tensors: Tensor[]): Tensor1D {
+  return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))) as Tensor1D);
+}
+
+function splitLike(vector: Tensor1D, like: Tensor[]): Tensor[] {
+  return tf.tidy(() => {
+    const sizes = like.map((t) => t.size);
+    const parts = tf.split(vector, sizes);
+    return parts.map((part, i) => tf.reshape(part, like[i]!.shape));
+  });
+}
+
+function describe(value: unknown): string {
+  return value instanceof tf.Tensor ? `[${value.shape.join(', ')}]` : typeof value;
+}
+
+/**
+ * Checks a batch against the tasks (inputs, targets, masks: presence and shapes) and puts active
+ * tasks' targets in canonical form. A task whose mask marks no example labelled is inactive.
+ */
+export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch): PreparedBatch {
+  if (!batch || typeof batch !== 'object' || !batch.inputs || typeof batch.targets !== 'object' || batch.targets === null) {
+    throw new MtlError('BAD_DATA', 'a batch must be an object with `inputs` and `targets` (per task)');
+  }
+  const inputEntries = batch.inputs instanceof tf.Tensor ? [['inputs', batch.inputs] as const] : Object.entries(batch.inputs);
+  if (inputEntries.length === 0) throw new MtlError('BAD_DATA', 'the batch has no inputs');
+  for (const [key, tensor] of inputEntries) {
+    if (!(tensor instanceof tf.Tensor)) {
+      throw new MtlError('BAD_DATA', `batch input '${key}' must be a tensor, got ${describe(tensor)}`, { column: key });
+    }
+  }
+  const batchSize = inputEntries[0]![1].shape[0] ?? 0;
+  for (const [key, tensor] of inputEntries) {
+    if (tensor.shape[0] !== batchSize) {
+      throw new MtlError('SHAPE_MISMATCH', `batch input '${key}' has ${tensor.shape[0]} rows, others have ${batchSize}`, { column: key });
+    }
+  }
+  const known = new Set(tasks.map((t) => t.name));
+  for (const name of [...Object.keys(batch.targets), ...Object.keys(batch.masks ?? {})]) {
+    if (!known.has(name)) {
+      throw new MtlError('BAD_DATA', `the batch has targets or a mask for task '${name}', which the model does not have; its tasks: ${[...known].join(', ')}`, {
+        task: name,
+        available: [...known],
+      });
+    }
+  }
+  const owned: Tensor[] = [];
+  const targets: Record<string, Tensor> = {};
+  const masks: Record<string, Tensor1D | null> = {};
+  const active: boolean[] = [];
+  try {
+    for (const task of tasks) {
+      const target = batch.targets[task.name];
+      const rawMask = batch.masks?.[task.name];
+      let mask: Tensor1D | null = null;
+      let labelled = batchSize;
+      if (rawMask !== undefined && rawMask !== null) {
+        if (!(rawMask instanceof tf.Tensor) || rawMask.size !== batchSize || rawMask.rank > 2) {
+          throw new MtlError('SHAPE_MISMATCH', `task '${task.name}': the mask must be a [${batchSize}] tensor, got ${describe(rawMask)}`, {
+            task: task.name,
+            expected: [batchSize],
+            received: rawMask instanceof tf.Tensor ? rawMask.shape : typeof rawMask,
+          });
+        }
+        mask = tf.tidy(() => tf.cast(tf.greater(tf.reshape(rawMask, [batchSize]), 0), 'float32') as Tensor1D);
+        owned.push(mask);
+        labelled = tf.tidy(() => tf.sum(mask!).arraySync() as number);
+      }
+      if (target === undefined || target === null) {
+        if (mask === null) {
+          throw new MtlError('BAD_DATA', `the batch has no targets for task '${task.name}' and no mask marking its examples unlabelled`, {
+            task: task.name,
+          });
+        }
+        if (labelled > 0) {
+          throw new MtlError('BAD_DATA', `task '${task.name}': the mask marks ${labelled} examples labelled but the batch has no targets for it`, {
+            task: task.name,
+          });
+        }
+      }
+      if (!(target === undefined || target === null) && !(target instanceof tf.Tensor)) {
+        throw new MtlError('BAD_DATA', `task '${task.name}': targets must be a tensor, got ${describe(target)}`, { task: task.name });
+      }
+      const isActive = labelled > 0;
+      active.push(isActive);
+      if (!isActive) continue;
+      const canonical = canonicalTarget(task, target as Tensor, batchSize, mask);
+      owned.push(canonical);
+      targets[task.name] = canonical;
+      masks[task.name] = mask;
+    }
+  } catch (error) {
+    owned.forEach((t) => t.dispose());
+    throw error;
+  }
+  const activeIndices = active.flatMap((isActive, i) => (isActive ? [i] : []));
+  return {
+    inputs: batch.inputs,
+    batchSize,
+    targets,
+    masks,
+    active,
+    activeIndices,
+    activeTasks: activeIndices.map((i) => tasks[i]!.name),
+    dispose: () => owned.forEach((t) => t.dispose()),
+  };
+}
+
+
+/**
+ * The train-step engine: the one place in mtljs that computes gradients. It checks a batch,
+ * computes the task losses, hands them (loss level) or the tasks' Gramian / Jacobian at the
+ * chosen site (gradient levels) to the weighting, and applies the result with the optimiser.
+ * It never names a plugin; everything a plugin needs arrives in its call.
+ */
+export class TrainStepEngine<S = unknown> {
+  readonly model: MultiTaskModel;
+  readonly weighting: Weighting<S>;
+  readonly optimizer: tf.Optimizer;
+  readonly site: GradientSite | null;
+  readonly tasks: readonly TaskSpec[];
+  /** Trainable parameters owned by a loss-level weighting, by their key. */
+  readonly weightingParams: Record<string, Variable> = {};
+  private readonly lossFns: PerExampleLoss[];
+  private state: S;
+  private stepCount = 0;
+
+  constructor(options: EngineOptions) {
+    this.model = options.model;
+    this.weighting = options.weighting as Weighting<S>;
+    this.optimizer = options.optimizer;
+    this.tasks = this.model.tasks;
+    this.lossFns = this.tasks.map((task) => lossFor(task));
+    this.tasks.forEach((task) => {
+      const c = task.weight ?? 1;
+      if (!Number.isFinite(c) || c < 0) {
+        throw new MtlError('BAD_CONFIG', `task '${task.name}': weight (importance) must be a finite number ≥ 0, got ${c}`, { task: task.name });
+      }
+    });
+    this.site = resolveSite(this.weighting, options.site);
+    const context: WeightingContext = { taskNames: this.model.taskNames, seed: options.seed };
+    this.state = this.weighting.init(context);
+    if (this.weighting.level === 'loss' && this.weighting.parameters) {
+      const scope = uniqueScope(`weighting/${this.weighting.name}`);
+      for (const [key, values] of Object.entries(this.weighting.parameters(context))) {
+        this.weightingParams[key] = tf.tidy(() => tf.variable(tf.tensor1d(values), true, `${scope}/${key}`));
+      }
+    }
+  }
+
+  get step(): number {
+    return this.stepCount;
+  }
+
+  set step(value: number) {
+    this.stepCount = value;
+  }
+
+  /** The weighting's state (serialisable); a checkpoint stores it. */
+  get weightingState(): S {
+    return this.state;
+  }
+
+  set weightingState(state: S) {
+    this.state = state;
+  }
+
+  /** Checks a batch against the model's tasks and puts its targets in canonical form. */
+  prepare(batch: Batch): PreparedBatch {
+    return prepareBatch(this.tasks, batch);
+  }
+
+  private taskIndex(name: string): number {
+    return this.model.taskNames.indexOf(name);
+  }
+
+  /** Raw loss L_t of one task from its output (masked mean over labelled examples). */
+  private rawLoss(prepared: PreparedBatch, task: string, output: Tensor | undefined): Scalar {
+    const index = this.taskIndex(task);
+    const spec = this.tasks[index]!;
+    const target = prepared.targets[task]!;
+    if (!(output instanceof tf.Tensor) || output.shape[0] !== prepared.batchSize || output.size !== target.size) {
+      throw new MtlError(
+        'SHAPE_MISMATCH',
+        `task '${task}': the model's output ${describe(output)} does not match its targets [${target.shape.join(', ')}] (units ${spec.units})`,
+        { task, expected: target.shape, received: output instanceof tf.Tensor ? output.shape : undefined },
+      );
+    }
+    const prediction = output.rank === target.rank ? output : tf.reshape(output, target.shape);
+    const perExample = this.lossFns[index]!(prediction, target);
+    if (!(perExample instanceof tf.Tensor) || perExample.size !== prepared.batchSize) {
+      throw new MtlError('BAD_CONFIG', `task '${task}': its loss must return one value per example ([${prepared.batchSize}]), got ${describe(perExample)}`, {
+        task,
+      });
+    }
+    return maskedMean(tf.reshape(perExample, [prepared.batchSize]) as Tensor1D, prepared.masks[task] ?? null);
+  }
+
+  private importance(task: string): number {
+    return this.tasks[this.taskIndex(task)]!.weight ?? 1;
+  }
+
+  private info(prepared: PreparedBatch, epoch: number): StepInfo {
+    return {
+      step: this.stepCount,
+      epoch,
+      taskNames: this.model.taskNames,
+      activeTasks: prepared.activeTasks,
+      activeIndices: prepared.activeIndices,
+      site: this.site,
+    };
+  }
+
+  private penaltyGradients(variables: Variable[]): NamedTensorMap | null {
+    const penalty = this.model.penalty;
+    if (!penalty || variables.length === 0) return null;
+    return tf.variableGrads(() => penalty.call(this.model), variables).grads;
+  }
+
+  /**
+   * The gradient of each active task's importance-scaled loss at a site: 'shared' (every shared
+   * variable), 'last-shared' (the last shared layer) or 'features' (the encoder's output). Also
+   * each task's head gradients and raw loss. Exposed so tests can compare it with tf.variableGrads.
+   */
+  taskGradients(prepared: PreparedBatch, site: GradientSite): TaskGradients {
+    const training = { training: true };
+    const perTask: Tensor[][] = [];
+    const losses: Scalar[] = [];
+    const heads: NamedTensorMap[] = [];
+    let names: string[] = [];
+    const cleanup: Tensor[] = [];
+    const release = () => {
+      cleanup.forEach((t) => t.dispose());
+      perTask.flat().forEach((t) => t.dispose());
+      losses.forEach((t) => t.dispose());
+      heads.forEach((h) => Object.values(h).forEach((t) => t.dispose()));
+    };
+    try {
+      if (site === 'features') {
+        const features = tf.tidy(() => this.model.encode(prepared.inputs, training));
+        const entries = featureEntries(features);
+        cleanup.push(...entries.map(([, t]) => t));
+        names = entries.map(([name]) => name);
+        const featureTensors = entries.map(([, t]) => t);
+        for (const task of prepared.activeTasks) {
+          const headVariables = this.model.taskVariables(task);
+          let raw: Scalar | undefined;
+          const { grads } = tf.engine().gradients(
+            () => {
+              const output = this.model.decode(rebuildFeatures(features, featureTensors), prepared.inputs, training, [task])[task];
+              raw = tf.keep(this.rawLoss(prepared, task, output));
+              return tf.mul(raw, this.importance(task)) as Scalar;
+            },
+            [...featureTensors, ...headVariables],
+            undefined,
+            true,
+          );
+          losses.push(raw!);
+          perTask.push(featureTensors.map((t, i) => grads[i] ?? tf.zerosLike(t)));
+          heads.push(
+            Object.fromEntries(headVariables.flatMap((v, i) => (grads[featureTensors.length + i] ? [[v.name, grads[featureTensors.length + i]!]] : []))),
+          );
+        }
+      } else {
+        const siteVariables = site === 'shared' ? this.model.sharedVariables() : this.model.lastSharedVariables();
+        if (siteVariables.length === 0) {
+          throw new MtlError('UNSUPPORTED_SITE', `site '${site}' has no variables in this model (its encoder has no parameters)`);
+        }
+        names = siteVariables.map((v) => v.name);
+        for (const task of prepared.activeTasks) {
+          const headVariables = site === 'shared' ? this.model.taskVariables(task) : [];
+          let raw: Scalar | undefined;
+          const { grads } = tf.variableGrads(() => {
+            const features = this.model.encode(prepared.inputs, training);
+            const output = this.model.decode(features, prepared.inputs, training, [task])[task];
+            raw = tf.keep(this.rawLoss(prepared, task, output));
+            return tf.mul(raw, this.importance(task)) as Scalar;
+          }, [...siteVariables, ...headVariables]);
+          losses.push(raw!);
+          perTask.push(siteVariables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
+          heads.push(Object.fromEntries(headVariables.flatMap((v) => (grads[v.name] ? [[v.name, grads[v.name]!]] : []))));
+        }
+      }
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return { site, activeTasks: prepared.activeTasks, perTask, names, losses, heads, dispose: release };
+  }
+
+  /**
+   * One optimiser step. Throws NON_FINITE_LOSS (and changes nothing: no variable, no weighting
+   * state, no step count) when a task loss, a weight or the update is not finite.
+   */
+  runStep(batch: Batch, epoch = 0): StepReport {
+    const prepared = this.prepare(batch);
+    try {
+      if (prepared.activeTasks.length === 0) {
+        throw new MtlError('BAD_DATA', `no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
+      }
+      return this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch);
+    } finally {
+      prepared.dispose();
+    }
+  }
+
+  private lossLevelStep(prepared: PreparedBatch, epoch: number): StepReport {
+    const weighting = this.weighting as Extract<Weighting<S>, { level: 'loss' }>;
+    const training = { training: true };
+    const info = { ...this.info(prepared, epoch), params: this.weightingParams };
+    const variables = [
+      ...this.model.sharedVariables(),
+      ...prepared.activeTasks.flatMap((task) => this.model.taskVariables(task)),
+      ...Object.values(this.weightingParams),
+    ];
+    let rawLosses: Tensor1D | undefined;
+    let weights: Tensor1D | readonly number[] | undefined;
+    let nextState: S | undefined;
+    let objective: Scalar | undefined;
+    let grads: NamedTensorMap = {};
+    try {
+      ({ grads } = tf.variableGrads(() => {
+        const features = this.model.encode(prepared.inputs, training);
+        const outputs = this.model.decode(features, prepared.inputs, training, prepared.activeTasks);
+        const raw = prepared.activeTasks.map((task) => this.rawLoss(prepared, task, outputs[task]));
+        rawLosses = tf.keep(tf.stack(raw) as Tensor1D);
+        const scaled = tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D;
+        const result = weighting.combine(scaled, this.state, info);
+        if (!(result?.loss instanceof tf.Tensor) || result.loss.rank !== 0) {
+          throw new MtlError('BAD_CONFIG', `weighting '${weighting.name}': combine() must return a scalar loss, got ${describe(result?.loss)}`, {
+            plugin: weighting.name,
+          });
+        }
+        weights = result.weights instanceof tf.Tensor ? tf.keep(result.weights) : result.weights;
+        nextState = result.state;
+        const total = this.model.penalty ? tf.add(result.loss, this.model.penalty()) : result.loss;
+        objective = tf.keep(total as Scalar);
+        return total as Scalar;
+      }, variables));
+      const report = this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!);
+      this.optimizer.applyGradients(grads);
+      this.state = nextState as S;
+      this.stepCount += 1;
+      return report;
+    } finally {
+      Object.values(grads).forEach((g) => g.dispose());
+      rawLosses?.dispose();
+      objective?.dispose();
+      if (weights instanceof tf.Tensor) weights.dispose();
+    }
+  }
+
+  private gradientLevelStep(prepared: PreparedBatch, epoch: number): StepReport {
+    const site = this.site!;
+    const weighting = this.weighting as Extract<Weighting<S>, { level: 'gramian' | 'jacobian' }>;
+    const info = this.info(prepared, epoch);
+    const gradients = this.taskGradients(prepared, site);
+    const owned: Tensor[] = [];
+    let weights: Tensor1D | readonly number[] | undefined;
+    const update: NamedTensorMap = {};
+    try {
+      const rawLosses = tf.stack(gradients.losses) as Tensor1D;
+      owned.push(rawLosses);
+      const scaled = tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D;
+      owned.push(scaled);
+      const jacobian = tf.tidy(() => tf.stack(gradients.perTask.map((row) => flattenRow(row))) as Tensor2D);
+      owned.push(jacobian);
+      let nextState: S;
+      let combined: Tensor1D;
+      if (weighting.level === 'gramian') {
+        const gramianMatrix = gramian(jacobian);
+        owned.push(gramianMatrix);
+        const result = weighting.weigh(gramianMatrix, scaled, this.state, info);
+        weights = result.weights;
+        nextState = result.state;
+        checkWeightCount(weighting.name, weights, prepared.activeTasks.length);
+        const w = weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
+        if (!(weights instanceof tf.Tensor)) owned.push(w);
+        combined = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), jacobian), [-1]) as Tensor1D);
+      } else {
+        const result = weighting.aggregate(jacobian, scaled, this.state, info);
+        nextState = result.state;
+        weights = result.weights;
+        combined = result.update;
+        if (!(combined instanceof tf.Tensor) || combined.size !== jacobian.shape[1]) {
+          throw new MtlError(
+            'BAD_CONFIG',
+            `weighting '${weighting.name}': aggregate() must return a [${jacobian.shape[1]}] update, got ${describe(combined)}`,
+            { plugin: weighting.name },
+          );
+        }
+        if (weights !== undefined) checkWeightCount(weighting.name, weights, prepared.activeTasks.length);
+      }
+      owned.push(combined);
+      const siteParts = splitLike(combined, gradients.perTask[0]!);
+      owned.push(...siteParts);
+
+      // Shared-variable update from the combination at the site.
+      if (site === 'shared') {
+        gradients.names.forEach((name, i) => (update[name] = siteParts[i]!));
+        addInto(update, this.penaltyGradients(this.model.sharedVariables()), owned);
+      } else if (site === 'features') {
+        const shared = this.model.sharedVariables();
+        const { grads } = tf.variableGrads(() => {
+          const entries = featureEntries(this.model.encode(prepared.inputs, { training: true }));
+          const terms = entries.map(([, f], i) => tf.sum(tf.mul(f, siteParts[i]!)));
+          const total = terms.length === 1 ? terms[0]! : tf.addN(terms);
+          return (this.model.penalty ? tf.add(total, this.model.penalty()) : total) as Scalar;
+        }, shared);
+        Object.assign(update, grads);
+        owned.push(...Object.values(grads));
+      } else {
+        // last-shared: the weights found on the last layer scale each task's gradient through
+        // the whole encoder, Σ_t w_t ∇L_t, in one backward; heads keep their own gradient.
+        const w = (weights instanceof tf.Tensor ? weights.arraySync() : weights) as number[];
+        const shared = this.model.sharedVariables();
+        const { grads } = tf.variableGrads(() => {
+          const features = this.model.encode(prepared.inputs, { training: true });
+          const terms = prepared.activeTasks.map((task, k) => {
+            const scaledFeatures = mapFeatures(features, (f) => scaleGradient(f, w[k]!));
+            const output = this.model.decode(scaledFeatures, prepared.inputs, { training: true }, [task])[task];
+            return tf.mul(this.rawLoss(prepared, task, output), this.importance(task));
+          });
+          const total = terms.length === 1 ? terms[0]! : tf.addN(terms);
+          return (this.model.penalty ? tf.add(total, this.model.penalty()) : total) as Scalar;
+        }, [...shared, ...prepared.activeTasks.flatMap((task) => this.model.taskVariables(task))]);
+        owned.push(...Object.values(grads));
+        Object.assign(update, grads);
+      }
+      // Heads: each task's own gradient (at the last-shared site already in `update`).
+      if (site !== 'last-shared') {
+        for (const head of gradients.heads) Object.assign(update, head);
+      }
+      const objective = tf.tidy(() => {
+        if (weights === undefined) return tf.sum(scaled) as Scalar;
+        const w = weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
+        return tf.sum(tf.mul(w, scaled)) as Scalar;
+      });
+      owned.push(objective);
+      const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective);
+      this.optimizer.applyGradients(update);
+      this.state = nextState;
+      this.stepCount += 1;
+      return report;
+    } finally {
+      owned.forEach((t) => t.dispose());
+      if (weights instanceof tf.Tensor) weights.dispose();
+      gradients.dispose();
+    }
+  }
+
+  /**
+   * Reads the step's numbers in one transfer and refuses a non-finite loss, weight or update
+   * before anything is applied.
+   */
+  private finish(
+    prepared: PreparedBatch,
+    epoch: number,
+    rawLosses: Tensor1D,
+    weights: Tensor1D | readonly number[] | null,
+    update: NamedTensorMap,
+    objective: Scalar,
+  ): StepReport {
+    const count = prepared.activeTasks.length;
+    const values = tf.tidy(() => {
+      const parts: Tensor[] = [rawLosses, tf.reshape(objective, [1])];
+      if (weights instanceof tf.Tensor) parts.push(weights);
+      const updates = Object.values(update);
+      const squaredNorm = updates.length ? tf.addN(updates.map((g) => tf.sum(tf.square(g)))) : tf.scalar(0);
+      parts.push(tf.reshape(squaredNorm, [1]));
+      return tf.concat(parts.map((p) => tf.cast(tf.reshape(p, [-1]), 'float32')));
+    });
+    const data = values.dataSync();
+    values.dispose();
+    const lossValues = Array.from(data.subarray(0, count));
+    const objectiveValue = data[count]!;
+    const weightValues =
+      weights === null ? new Array<number>(count).fill(Number.NaN) : weights instanceof tf.Tensor ? Array.from(data.subarray(count + 1, count + 1 + count)) : [...weights];
+    const updateNorm = data[data.length - 1]!;
+
+    const badTasks = prepared.activeTasks.filter((_, k) => !Number.isFinite(lossValues[k]!));
+    if (badTasks.length) {
+      throw new MtlError(
+        'NON_FINITE_LOSS',
+        `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${badTasks.map((t) => `'${t}'`).join(', ')} at step ${this.stepCount}; no variable was updated`,
+        { task: badTasks[0], tasks: badTasks, step: this.stepCount },
+      );
+    }
+    const badWeights = weights === null ? [] : prepared.activeTasks.filter((_, k) => !Number.isFinite(weightValues[k]!));
+    if (badWeights.length || !Number.isFinite(objectiveValue) || !Number.isFinite(updateNorm)) {
+      const what = badWeights.length
+        ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${badWeights.map((t) => `'${t}'`).join(', ')}`
+        : !Number.isFinite(objectiveValue)
+          ? `the weighted objective of weighting '${this.weighting.name}' is not finite`
+          : 'the update (gradient) is not finite';
+      throw new MtlError('NON_FINITE_LOSS', `${what} at step ${this.stepCount}; no variable was updated`, {
+        task: badWeights[0],
+        plugin: this.weighting.name,
+        step: this.stepCount,
+      });
+    }
+    const losses: Record<string, number> = {};
+    const reportedWeights: Record<string, number> = {};
+    const active: Record<string, boolean> = {};
+    this.model.taskNames.forEach((task, i) => {
+      const k = prepared.activeTasks.indexOf(task);
+      active[task] = prepared.active[i]!;
+      losses[task] = k >= 0 ? lossValues[k]! : Number.NaN;
+      reportedWeights[task] = k >= 0 ? weightValues[k]! : 0;
+    });
+    return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active };
+  }
+
+  dispose(): void {
+    Object.values(this.weightingParams).forEach((v) => v.dispose());
+  }
+}
+
+function mapFeatures(features: Features, fn: (t: Tensor) => Tensor): Features {
+  if (features instanceof tf.Tensor) return fn(features);
+  return Object.fromEntries(Object.entries(features).map(([key, t]) => [key, fn(t)]));
+}
+
+function addInto(target: NamedTensorMap, extra: NamedTensorMap | null, owned: Tensor[]): void {
+  if (!extra) return;
+  for (const [name, grad] of Object.entries(extra)) {
+    owned.push(grad);
+    const existing = target[name];
+    if (existing) {
+      const sum = tf.add(existing, grad);
+      owned.push(sum);
+      target[name] = sum;
+    } else target[name] = grad;
+  }
+}
+
+function checkWeightCount(plugin: string, weights: Tensor1D | readonly number[] | undefined, count: number): void {
+  const size = weights instanceof tf.Tensor ? weights.size : Array.isArray(weights) ? weights.length : -1;
+  if (size !== count) {
+    throw new MtlError('BAD_CONFIG', `weighting '${plugin}' returned ${size < 0 ? 'no' : size} weights for ${count} active tasks`, {
+      plugin,
+      expected: count,
+      received: size,
+    });
+  }
+}
+
+function resolveSite(weighting: Weighting, requested: GradientSite | undefined): GradientSite | null {
+  if (!weighting || typeof weighting !== 'object' || !['loss', 'gramian', 'jacobian'].includes((weighting as Weighting).level)) {
+    throw new MtlError('BAD_CONFIG', `a weighting must have level 'loss', 'gramian' or 'jacobian'`, {
+      plugin: (weighting as Weighting | undefined)?.name,
+    });
+  }
+  if (weighting.level === 'loss') {
+    if (requested !== undefined) {
+      throw new MtlError('UNSUPPORTED_SITE', `weighting '${weighting.name}' works on losses; it takes no gradient site (got '${requested}')`, {
+        plugin: weighting.name,
+      });
+    }
+    return null;
+  }
+  const sites = weighting.sites as readonly GradientSite[];
+  if (weighting.level === 'jacobian' && sites.includes('last-shared')) {
+    throw new MtlError('BAD_CONFIG', `Jacobian weighting '${weighting.name}' declares site 'last-shared', which Jacobian rules cannot use`, {
+      plugin: weighting.name,
+    });
+  }
+  const site = requested ?? sites[0];
+  if (!site || !sites.includes(site)) {
+    throw new MtlError(
+      'UNSUPPORTED_SITE',
+      `weighting '${weighting.name}' does not support site '${String(site)}'; it supports: ${sites.join(', ')}`,
+      { plugin: weighting.name, available: sites, received: site },
+    );
+  }
+  return site;
+}
+

@@ -1,0 +1,26 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor2D } from '@tensorflow/tfjs-core';
+
+// Numerical pieces shared by the engine and the gradient-level weightings.
+
+/** Identity on the way forward; multiplies the incoming gradient by `factor` on the way back. */
+export function scaleGradient<T extends Tensor>(x: T, factor: number): T {
+  const op = tf.customGrad(((input: Tensor, save: tf.GradSaveFunc) => {
+    save([]);
+    return {
+      value: tf.clone(input),
+      gradFunc: (dy: Tensor) => [tf.mul(dy, factor)],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as T;
+}
+
+/** G = J Jᵀ for a Jacobian whose rows are the tasks' flattened gradients. */
+export function gramian(jacobian: Tensor2D): Tensor2D {
+  return tf.tidy(() => tf.matMul(jacobian, tf.transpose(jacobian)) as Tensor2D);
+}
+
+/** A T×T matrix as nested arrays (small; for pure-JS solvers). */
+export function toMatrix(matrix: Tensor2D): number[][] {
+  return matrix.arraySync();
+}

@@ -1,0 +1,78 @@
+import './setup-gradients';
+
+export { API_VERSION, SUPPORTED_API_VERSIONS } from './contracts';
+export type {
+  ActivationName,
+  ApplyOptions,
+  Backend,
+  Batch,
+  BuildOptions,
+  DataSource,
+  Features,
+  ForwardResult,
+  GradientSite,
+  GramianWeighting,
+  Inputs,
+  JacobianWeighting,
+  LayerModule,
+  LossName,
+  LossStepInfo,
+  LossWeighting,
+  MetricName,
+  MlpSpec,
+  ModelSpec,
+  MultiTaskModel,
+  PerExampleLoss,
+  Plugin,
+  SharingStrategy,
+  StepInfo,
+  StepReport,
+  TaskKind,
+  TaskSpec,
+  Weighting,
+  WeightingContext,
+  WeightingLevel,
+  WeightsResult,
+} from './contracts';
+export { MtlError, isMtlError } from './errors';
+export type { MtlErrorCode, MtlErrorDetails } from './errors';
+export { Rng } from './rng';
+export type { RngState } from './rng';
+export { Registry, createRegistry, defaultRegistry, register } from './registry';
+export type { PluginKinds, RegisterOptions } from './registry';
+export { TrainStepEngine, prepareBatch } from './engine';
+export type { EngineOptions, PreparedBatch, TaskGradients } from './engine';
+export { Trainer, evaluateModel } from './trainer';
+export type {
+  EpochReport,
+  EvaluationReport,
+  FitOptions,
+  OptimizerSpec,
+  TaskEvaluation,
+  TrainerCallbacks,
+  TrainerOptions,
+} from './trainer';
+export {
+  binaryCrossEntropy,
+  canonicalTarget,
+  huber,
+  lossFor,
+  maskedMean,
+  meanAbsoluteError,
+  meanSquaredError,
+  softmaxCrossEntropy,
+} from './losses/losses';
+export { createMetric, metricNamesFor } from './losses/metrics';
+export type { MetricAccumulator } from './losses/metrics';
+export { equalWeighting, staticWeighting } from './weighting/builtin';
+export type { EqualWeightingOptions, StaticWeightingOptions } from './weighting/builtin';
+export { gramian, scaleGradient } from './gradient-math';
+export { dense } from './nn/dense';
+export { DenseStack } from './nn/mlp';
+export type { DenseStackOptions } from './nn/mlp';
+export { activate } from './nn/activations';
+export { glorotUniform, heUniform, uniqueScope, variableFrom } from './nn/init';
+export { disposeBatch, fromArrays } from './data/memory';
+export type { MemoryData, MemorySourceOptions, NumericRows } from './data/memory';
+export { currentBackend, useBackend } from './backend';
+export type { BackendChoice, UseBackendOptions } from './backend';

@@ -1,0 +1,126 @@
+import { MtlError } from './errors';
+import { SUPPORTED_API_VERSIONS, type Backend, type Plugin, type SharingStrategy, type Weighting } from './contracts';
+
+/** The plugin kinds the core knows; third parties may add others (e.g. 'dataset'). */
+export interface PluginKinds {
+  sharing: SharingStrategy<any>;
+  weighting: Weighting<any>;
+  backend: Backend;
+}
+
+type KindOf<K extends string> = K extends keyof PluginKinds ? PluginKinds[K] : Plugin;
+
+export interface RegisterOptions {
+  /** Replace a plugin of the same kind and name instead of throwing. */
+  replace?: boolean;
+}
+
+/**
+ * Plugins by kind, then by name. Registering a name twice throws unless `replace` is set; an
+ * unknown name throws an error that lists what is registered; a plugin whose `apiVersion` this
+ * core does not accept is refused with the accepted versions.
+ */
+export class Registry {
+  private readonly byKind = new Map<string, Map<string, Plugin>>();
+
+  register<P extends Plugin>(plugin: P, options: RegisterOptions = {}): P {
+    checkPluginShape(plugin);
+    if (!SUPPORTED_API_VERSIONS.includes(plugin.apiVersion)) {
+      throw new MtlError(
+        'INCOMPATIBLE_PLUGIN',
+        `${plugin.kind} plugin '${plugin.name}' declares apiVersion ${plugin.apiVersion}; this @mtljs/core accepts ${SUPPORTED_API_VERSIONS.join(', ')}`,
+        { plugin: plugin.name, expected: SUPPORTED_API_VERSIONS, received: plugin.apiVersion },
+      );
+    }
+    let plugins = this.byKind.get(plugin.kind);
+    if (!plugins) {
+      plugins = new Map();
+      this.byKind.set(plugin.kind, plugins);
+    }
+    if (plugins.has(plugin.name) && !options.replace) {
+      throw new MtlError(
+        'DUPLICATE_PLUGIN',
+        `a ${plugin.kind} plugin named '${plugin.name}' is already registered; pass { replace: true } to replace it`,
+        { plugin: plugin.name },
+      );
+    }
+    plugins.set(plugin.name, plugin);
+    return plugin;
+  }
+
+  get<K extends string>(kind: K, name: string): KindOf<K> {
+    const plugin = this.byKind.get(kind)?.get(name);
+    if (!plugin) {
+      const available = this.list(kind);
+      throw new MtlError(
+        'UNKNOWN_PLUGIN',
+        `no ${kind} plugin named '${name}' is registered; available: ${available.length ? available.join(', ') : '(none)'}`,
+        { plugin: name, available },
+      );
+    }
+    return plugin as KindOf<K>;
+  }
+
+  has(kind: string, name: string): boolean {
+    return this.byKind.get(kind)?.has(name) ?? false;
+  }
+
+  /** Registered names of a kind, sorted. */
+  list(kind: string): string[] {
+    return [...(this.byKind.get(kind)?.keys() ?? [])].sort();
+  }
+
+  /** Registered plugins of a kind. */
+  plugins<K extends string>(kind: K): KindOf<K>[] {
+    return [...(this.byKind.get(kind)?.values() ?? [])] as KindOf<K>[];
+  }
+
+  unregister(kind: string, name: string): void {
+    if (!this.byKind.get(kind)?.delete(name)) {
+      throw new MtlError('UNKNOWN_PLUGIN', `cannot unregister ${kind} plugin '${name}': it is not registered`, {
+        plugin: name,
+        available: this.list(kind),
+      });
+    }
+  }
+}
+
+function checkPluginShape(plugin: Plugin): void {
+  const problems: string[] = [];
+  if (typeof plugin !== 'object' || plugin === null) problems.push('a plugin must be an object');
+  else {
+    if (typeof plugin.kind !== 'string' || !plugin.kind) problems.push('`kind` must be a non-empty string');
+    if (typeof plugin.name !== 'string' || !plugin.name) problems.push('`name` must be a non-empty string');
+    if (typeof plugin.apiVersion !== 'number') problems.push('`apiVersion` must be a number');
+  }
+  if (problems.length) {
+    throw new MtlError('BAD_CONFIG', `cannot register plugin: ${problems.join('; ')}`, {
+      plugin: (plugin as Plugin | null)?.name,
+    });
+  }
+}
+
+/** An isolated registry, for tests and for applications that want their own plugin set. */
+export function createRegistry(): Registry {
+  return new Registry();
+}
+
+const GLOBAL_KEY = Symbol.for('mtljs.registry.v1');
+
+/**
+ * The process-wide registry. It lives on `globalThis` under a `Symbol.for` key, so two copies of
+ * @mtljs/core (an app that bundled one, a plugin that installed another) share one set of plugins.
+ */
+export function defaultRegistry(): Registry {
+  const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
+  let registry = holder[GLOBAL_KEY];
+  if (!registry) {
+    registry = new Registry();
+    holder[GLOBAL_KEY] = registry;
+  }
+  return registry;
+}
+
+export function register<P extends Plugin>(plugin: P, options?: RegisterOptions): P {
+  return defaultRegistry().register(plugin, options);
+}

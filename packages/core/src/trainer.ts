@@ -1,0 +1,245 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import type { Batch, DataSource, GradientSite, MultiTaskModel, StepReport, Weighting } from './contracts';
+import { disposeBatch } from './data/memory';
+import { prepareBatch, TrainStepEngine } from './engine';
+import { MtlError } from './errors';
+import { lossFor, maskedMean } from './losses/losses';
+import { createMetric, metricNamesFor, type MetricAccumulator } from './losses/metrics';
+import { defaultRegistry, type Registry } from './registry';
+import { Rng } from './rng';
+import { equalWeighting } from './weighting/builtin';
+
+export type OptimizerSpec =
+  | tf.Optimizer
+  | { name: 'sgd' | 'adam' | 'rmsprop' | 'adagrad'; learningRate?: number }
+  | { name: 'momentum'; learningRate?: number; momentum?: number };
+
+export interface TrainerOptions {
+  model: MultiTaskModel;
+  /** A weighting plugin, or the name of a registered one. Default: equal weighting (sum). */
+  weighting?: Weighting<any> | string;
+  /** Gradient site for gradient-level weightings (default: the weighting's first site). */
+  site?: GradientSite;
+  /** Default: Adam with learning rate 1e-3. */
+  optimizer?: OptimizerSpec;
+  /** Fixes shuffling and the weighting's randomness (the model's initialisation has its own seed). */
+  seed?: number;
+  registry?: Registry;
+}
+
+export interface TaskEvaluation {
+  /** Raw task loss averaged over the labelled examples. */
+  loss: number;
+  /** Labelled examples seen. */
+  count: number;
+  metrics: Record<string, number>;
+}
+
+export interface EvaluationReport {
+  tasks: Record<string, TaskEvaluation>;
+}
+
+export interface EpochReport {
+  epoch: number;
+  /** Mean of each task's step losses over the epoch (active steps only). */
+  trainLosses: Record<string, number>;
+  /** Mean of each task's weights over the epoch (active steps only). */
+  meanWeights: Record<string, number>;
+  validation?: EvaluationReport;
+  steps: number;
+}
+
+export interface TrainerCallbacks {
+  onStep?(report: StepReport): void | Promise<void>;
+  onEpochEnd?(report: EpochReport): void | Promise<void>;
+}
+
+export interface FitOptions {
+  epochs: number;
+  validation?: DataSource;
+  callbacks?: TrainerCallbacks | TrainerCallbacks[];
+  /** Reshuffle each epoch with the trainer's seeded RNG when the source supports it (default true). */
+  shuffle?: boolean;
+}
+
+function createOptimizer(spec: OptimizerSpec | undefined): tf.Optimizer {
+  if (spec === undefined) return tf.train.adam(1e-3);
+  if (spec instanceof tf.Optimizer) return spec;
+  const lr = spec.learningRate;
+  switch (spec.name) {
+    case 'sgd':
+      return tf.train.sgd(lr ?? 0.01);
+    case 'momentum':
+      return tf.train.momentum(lr ?? 0.01, spec.momentum ?? 0.9);
+    case 'adam':
+      return tf.train.adam(lr ?? 1e-3);
+    case 'rmsprop':
+      return tf.train.rmsprop(lr ?? 1e-3);
+    case 'adagrad':
+      return tf.train.adagrad(lr ?? 0.01);
+    default:
+      throw new MtlError('BAD_CONFIG', `unknown optimizer '${String((spec as { name: unknown }).name)}'; use sgd, momentum, adam, rmsprop or adagrad`, {
+        available: ['sgd', 'momentum', 'adam', 'rmsprop', 'adagrad'],
+      });
+  }
+}
+
+/**
+ * Trains a multi-task model: `step` for one batch, `fit` for epochs over a DataSource with
+ * validation, `evaluate` for per-task losses and metrics.
+ */
+export class Trainer {
+  readonly model: MultiTaskModel;
+  readonly engine: TrainStepEngine;
+  readonly optimizer: tf.Optimizer;
+  private readonly rng: Rng;
+  private epochCount = 0;
+
+  constructor(options: TrainerOptions) {
+    if (!options?.model) throw new MtlError('BAD_CONFIG', 'a Trainer needs a `model` (build one with a sharing strategy)');
+    this.model = options.model;
+    const registry = options.registry ?? defaultRegistry();
+    const weighting =
+      options.weighting === undefined
+        ? equalWeighting()
+        : typeof options.weighting === 'string'
+          ? options.weighting === 'ew' && !registry.has('weighting', 'ew')
+            ? equalWeighting()
+            : registry.get('weighting', options.weighting)
+          : options.weighting;
+    const seed = options.seed ?? 0;
+    this.rng = Rng.fromSeed(seed);
+    this.optimizer = createOptimizer(options.optimizer);
+    this.engine = new TrainStepEngine({
+      model: this.model,
+      weighting,
+      optimizer: this.optimizer,
+      site: options.site,
+      seed: this.rng.nextSeed(),
+    });
+  }
+
+  /** Optimiser steps taken so far. */
+  get stepCount(): number {
+    return this.engine.step;
+  }
+
+  get epoch(): number {
+    return this.epochCount;
+  }
+
+  /** One optimiser step on a batch. The batch stays the caller's to dispose. */
+  step(batch: Batch): StepReport {
+    return this.engine.runStep(batch, this.epochCount);
+  }
+
+  async fit(source: DataSource, options: FitOptions): Promise<EpochReport[]> {
+    if (!Number.isInteger(options?.epochs) || options.epochs < 0) {
+      throw new MtlError('BAD_CONFIG', `fit: epochs must be a non-negative integer, got ${options?.epochs}`);
+    }
+    const callbacks = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
+    const history: EpochReport[] = [];
+    for (let e = 0; e < options.epochs; e++) {
+      const epochSource = options.shuffle !== false && source.shuffled ? source.shuffled(this.rng.nextSeed()) : source;
+      const sums: Record<string, { loss: number; weight: number; count: number }> = {};
+      for (const task of this.model.taskNames) sums[task] = { loss: 0, weight: 0, count: 0 };
+      let steps = 0;
+      for await (const batch of epochSource) {
+        let report: StepReport;
+        try {
+          report = this.engine.runStep(batch, this.epochCount);
+        } finally {
+          disposeBatch(batch);
+        }
+        steps += 1;
+        for (const task of this.model.taskNames) {
+          if (!report.active[task]) continue;
+          sums[task]!.loss += report.losses[task]!;
+          sums[task]!.weight += report.weights[task]!;
+          sums[task]!.count += 1;
+        }
+        for (const callback of callbacks) await callback.onStep?.(report);
+      }
+      const epochReport: EpochReport = {
+        epoch: this.epochCount,
+        steps,
+        trainLosses: Object.fromEntries(Object.entries(sums).map(([t, s]) => [t, s.count ? s.loss / s.count : Number.NaN])),
+        meanWeights: Object.fromEntries(Object.entries(sums).map(([t, s]) => [t, s.count ? s.weight / s.count : Number.NaN])),
+      };
+      if (options.validation) epochReport.validation = await this.evaluate(options.validation);
+      this.epochCount += 1;
+      history.push(epochReport);
+      for (const callback of callbacks) await callback.onEpochEnd?.(epochReport);
+    }
+    return history;
+  }
+
+  /** Per-task loss (raw, over labelled examples) and metrics over a whole source. Disposes its batches. */
+  async evaluate(source: DataSource): Promise<EvaluationReport> {
+    return evaluateModel(this.model, source);
+  }
+
+  dispose(): void {
+    this.engine.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** Evaluates a model on a source: per-task loss and metrics over labelled examples. */
+export async function evaluateModel(model: MultiTaskModel, source: DataSource): Promise<EvaluationReport> {
+  const tasks = model.tasks;
+  const lossFns = tasks.map((task) => lossFor(task));
+  const state = tasks.map((task) => ({
+    lossSum: 0,
+    count: 0,
+    metrics: metricNamesFor(task).map((name) => createMetric(name, task)) as MetricAccumulator[],
+  }));
+  for await (const batch of source) {
+    try {
+      const prepared = prepareBatch(tasks, batch);
+      const batchSize = prepared.batchSize;
+      const outputs = tf.tidy(() => model.apply(batch.inputs, { training: false }).outputs);
+      try {
+        tasks.forEach((task, i) => {
+          const canonical = prepared.targets[task.name];
+          if (!canonical) return;
+          const mask = prepared.masks[task.name] ?? null;
+          const output = outputs[task.name]!;
+          const prediction = tf.reshape(output, canonical.shape);
+          const perExample = lossFns[i]!(prediction, canonical);
+          const mean = maskedMean(perExample, mask);
+          const [lossValue, predictionValues, targetValues, maskValues] = [
+            mean.dataSync()[0]!,
+            prediction.dataSync() as Float32Array,
+            canonical.dataSync() as Float32Array,
+            mask ? (mask.dataSync() as Float32Array) : null,
+          ];
+          const labelled = maskValues ? maskValues.reduce((a, b) => a + b, 0) : batchSize;
+          state[i]!.lossSum += lossValue * labelled;
+          state[i]!.count += labelled;
+          const units = canonical.shape[1] ?? 1;
+          for (const metric of state[i]!.metrics) metric.update(predictionValues, targetValues, maskValues, batchSize, units);
+          [prediction, perExample, mean].forEach((t) => t !== output && t.dispose());
+        });
+      } finally {
+        Object.values(outputs).forEach((t: Tensor) => t.dispose());
+        prepared.dispose();
+      }
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  return {
+    tasks: Object.fromEntries(
+      tasks.map((task, i) => [
+        task.name,
+        {
+          loss: state[i]!.count ? state[i]!.lossSum / state[i]!.count : Number.NaN,
+          count: state[i]!.count,
+          metrics: Object.fromEntries(state[i]!.metrics.map((m) => [m.name, m.result()])),
+        },
+      ]),
+    ),
+  };
+}

@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Scalar, Tensor1D } from '@tensorflow/tfjs-core';
+import { API_VERSION, type LossWeighting } from '../contracts';
+import { MtlError } from '../errors';
+
+export interface EqualWeightingOptions {
+  /** 'sum' (default): Σ_t L_t, every weight 1. 'mean': (1/T_active) Σ_t L_t. */
+  reduction?: 'sum' | 'mean';
+}
+
+/**
+ * Equal weighting (EW): the default. Objective Σ_t L_t over the active tasks (weights 1), or
+ * their mean with `reduction: 'mean'`.
+ */
+export function equalWeighting(options: EqualWeightingOptions = {}): LossWeighting<null> {
+  const reduction = options.reduction ?? 'sum';
+  if (reduction !== 'sum' && reduction !== 'mean') {
+    throw new MtlError('BAD_CONFIG', `equal weighting: reduction must be 'sum' or 'mean', got '${String(reduction)}'`, { plugin: 'ew' });
+  }
+  return {
+    kind: 'weighting',
+    name: 'ew',
+    apiVersion: API_VERSION,
+    level: 'loss',
+    init: () => null,
+    combine(losses: Tensor1D, state) {
+      const count = losses.shape[0];
+      const weight = reduction === 'mean' ? 1 / count : 1;
+      return {
+        loss: (reduction === 'mean' ? tf.mean(losses) : tf.sum(losses)) as Scalar,
+        weights: new Array<number>(count).fill(weight),
+        state,
+      };
+    },
+  };
+}
+
+export interface StaticWeightingOptions {
+  /** Fixed weight per task name; tasks not listed get `defaultWeight`. */
+  weights: Record<string, number>;
+  defaultWeight?: number;
+}
+
+/** Static weighting: objective Σ_t w_t L_t with fixed, user-given w_t. */
+export function staticWeighting(options: StaticWeightingOptions): LossWeighting<null> {
+  const defaultWeight = options.defaultWeight ?? 1;
+  for (const [task, weight] of Object.entries(options?.weights ?? {})) {
+    if (!Number.isFinite(weight)) {
+      throw new MtlError('BAD_CONFIG', `static weighting: weight of task '${task}' must be a finite number, got ${weight}`, {
+        plugin: 'static',
+        task,
+      });
+    }
+  }
+  return {
+    kind: 'weighting',
+    name: 'static',
+    apiVersion: API_VERSION,
+    level: 'loss',
+    init(context) {
+      for (const task of Object.keys(options.weights)) {
+        if (!context.taskNames.includes(task)) {
+          throw new MtlError(
+            'BAD_CONFIG',
+            `static weighting names task '${task}', which the model does not have; its tasks: ${context.taskNames.join(', ')}`,
+            { plugin: 'static', task, available: context.taskNames },
+          );
+        }
+      }
+      return null;
+    },
+    combine(losses, state, info) {
+      const weights = info.activeTasks.map((task) => options.weights[task] ?? defaultWeight);
+      return { loss: tf.sum(tf.mul(losses, tf.tensor1d(weights))) as Scalar, weights, state };
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { hardSharing } from './hard';
+export type { HardSharingOptions } from './hard';
