@@ -286,7 +286,9 @@ export class TrainStepEngine<S = unknown> {
   private penaltyGradients(variables: Variable[]): NamedTensorMap | null {
     const penalty = this.model.penalty;
     if (!penalty || variables.length === 0) return null;
-    return tf.variableGrads(() => penalty.call(this.model), variables).grads;
+    const { value, grads } = tf.variableGrads(() => penalty.call(this.model), variables);
+    value.dispose();
+    return grads;
   }
 
   /**
@@ -317,7 +319,7 @@ export class TrainStepEngine<S = unknown> {
         for (const task of prepared.activeTasks) {
           const headVariables = this.model.taskVariables(task);
           let raw: Scalar | undefined;
-          const { grads } = tf.engine().gradients(
+          const { value, grads } = tf.engine().gradients(
             () => {
               const output = this.model.decode(rebuildFeatures(features, featureTensors), prepared.inputs, training, [task])[task];
               raw = tf.keep(this.rawLoss(prepared, task, output));
@@ -327,6 +329,7 @@ export class TrainStepEngine<S = unknown> {
             undefined,
             true,
           );
+          value.dispose();
           losses.push(raw!);
           perTask.push(featureTensors.map((t, i) => grads[i] ?? tf.zerosLike(t)));
           heads.push(
@@ -342,12 +345,13 @@ export class TrainStepEngine<S = unknown> {
         for (const task of prepared.activeTasks) {
           const headVariables = site === 'shared' ? this.model.taskVariables(task) : [];
           let raw: Scalar | undefined;
-          const { grads } = tf.variableGrads(() => {
+          const { value, grads } = tf.variableGrads(() => {
             const features = this.model.encode(prepared.inputs, training);
             const output = this.model.decode(features, prepared.inputs, training, [task])[task];
             raw = tf.keep(this.rawLoss(prepared, task, output));
             return tf.mul(raw, this.importance(task)) as Scalar;
           }, [...siteVariables, ...headVariables]);
+          value.dispose();
           losses.push(raw!);
           perTask.push(siteVariables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
           heads.push(Object.fromEntries(headVariables.flatMap((v) => (grads[v.name] ? [[v.name, grads[v.name]!]] : []))));
@@ -433,7 +437,7 @@ export class TrainStepEngine<S = unknown> {
     try {
       const rawLosses = tf.stack(gradients.losses) as Tensor1D;
       owned.push(rawLosses);
-      const scaled = tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D;
+      const scaled = tf.tidy(() => tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D);
       owned.push(scaled);
       const jacobian = tf.tidy(() => tf.stack(gradients.perTask.map((row) => flattenRow(row))) as Tensor2D);
       owned.push(jacobian);
@@ -473,12 +477,13 @@ export class TrainStepEngine<S = unknown> {
         addInto(update, this.penaltyGradients(this.model.sharedVariables()), owned);
       } else if (site === 'features') {
         const shared = this.model.sharedVariables();
-        const { grads } = tf.variableGrads(() => {
+        const { value, grads } = tf.variableGrads(() => {
           const entries = featureEntries(this.model.encode(prepared.inputs, { training: true }));
           const terms = entries.map(([, f], i) => tf.sum(tf.mul(f, siteParts[i]!)));
           const total = terms.length === 1 ? terms[0]! : tf.addN(terms);
           return (this.model.penalty ? tf.add(total, this.model.penalty()) : total) as Scalar;
         }, shared);
+        value.dispose();
         Object.assign(update, grads);
         owned.push(...Object.values(grads));
       } else {
@@ -486,7 +491,7 @@ export class TrainStepEngine<S = unknown> {
         // the whole encoder, Σ_t w_t ∇L_t, in one backward; heads keep their own gradient.
         const w = (weights instanceof tf.Tensor ? weights.arraySync() : weights) as number[];
         const shared = this.model.sharedVariables();
-        const { grads } = tf.variableGrads(() => {
+        const { value, grads } = tf.variableGrads(() => {
           const features = this.model.encode(prepared.inputs, { training: true });
           const terms = prepared.activeTasks.map((task, k) => {
             const scaledFeatures = mapFeatures(features, (f) => scaleGradient(f, w[k]!));
@@ -496,6 +501,7 @@ export class TrainStepEngine<S = unknown> {
           const total = terms.length === 1 ? terms[0]! : tf.addN(terms);
           return (this.model.penalty ? tf.add(total, this.model.penalty()) : total) as Scalar;
         }, [...shared, ...prepared.activeTasks.flatMap((task) => this.model.taskVariables(task))]);
+        value.dispose();
         owned.push(...Object.values(grads));
         Object.assign(update, grads);
       }

@@ -1,0 +1,71 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { API_VERSION, createRegistry, defaultRegistry, equalWeighting, isMtlError, MtlError, register, staticWeighting } from '../src/index';
+
+describe('registry', () => {
+  it('returns what was registered, by kind and name', () => {
+    const registry = createRegistry();
+    const ew = registry.register(equalWeighting());
+    expect(registry.get('weighting', 'ew')).toBe(ew);
+    expect(registry.list('weighting')).toEqual(['ew']);
+    expect(registry.list('sharing')).toEqual([]);
+  });
+
+  it('an unknown name throws UNKNOWN_PLUGIN listing what is available', () => {
+    const registry = createRegistry();
+    registry.register(equalWeighting());
+    registry.register(staticWeighting({ weights: {} }));
+    expect(() => registry.get('weighting', 'uncertainty')).toThrowError("no weighting plugin named 'uncertainty' is registered; available: ew, static");
+    expect(() => registry.get('sharing', 'mmoe')).toThrowError(/available: \(none\)/);
+    try {
+      registry.get('weighting', 'x');
+    } catch (error) {
+      expect(isMtlError(error, 'UNKNOWN_PLUGIN')).toBe(true);
+      expect((error as MtlError).details.available).toEqual(['ew', 'static']);
+    }
+  });
+
+  it('registering a name twice throws unless replacing', () => {
+    const registry = createRegistry();
+    registry.register(equalWeighting());
+    expect(() => registry.register(equalWeighting())).toThrowError(/already registered; pass \{ replace: true \}/);
+    const replacement = equalWeighting({ reduction: 'mean' });
+    registry.register(replacement, { replace: true });
+    expect(registry.get('weighting', 'ew')).toBe(replacement);
+  });
+
+  it('refuses an incompatible apiVersion, saying which it accepts', () => {
+    const registry = createRegistry();
+    const future = { ...equalWeighting(), apiVersion: API_VERSION + 1 };
+    expect(() => registry.register(future)).toThrowError(`weighting plugin 'ew' declares apiVersion ${API_VERSION + 1}; this @mtljs/core accepts ${API_VERSION}`);
+    expect(registry.has('weighting', 'ew')).toBe(false);
+  });
+
+  it('refuses malformed plugins with BAD_CONFIG', () => {
+    expect(() => createRegistry().register({ kind: 'weighting', name: '', apiVersion: 1 })).toThrowError(/`name` must be a non-empty string/);
+  });
+
+  it('the default registry is shared with a second copy of core (the built CJS file)', () => {
+    // src (loaded by vitest) and dist/index.cjs are two separate module instances, as two
+    // installed copies of @mtljs/core would be.
+    const otherCopy = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index');
+    expect(otherCopy.defaultRegistry).not.toBe(defaultRegistry);
+    register({ kind: 'dataset', name: 'shared-check', apiVersion: API_VERSION });
+    expect(otherCopy.defaultRegistry().list('dataset')).toContain('shared-check');
+    expect(otherCopy.defaultRegistry()).toBe(defaultRegistry());
+    expect((globalThis as Record<symbol, unknown>)[Symbol.for('mtljs.registry.v1')]).toBe(defaultRegistry());
+    // errors from the other copy are recognised too
+    expect(isMtlError(new otherCopy.MtlError('BAD_DATA', 'x'), 'BAD_DATA')).toBe(true);
+    defaultRegistry().unregister('dataset', 'shared-check');
+    expect(() => defaultRegistry().unregister('dataset', 'shared-check')).toThrowError(/not registered/);
+  });
+
+  it('isMtlError recognises errors by marker, not class identity', () => {
+    const error = new MtlError('BAD_DATA', 'x');
+    const lookalike = Object.assign(new Error('y'), { code: 'BAD_DATA', [Symbol.for('mtljs.error')]: true });
+    expect(isMtlError(error)).toBe(true);
+    expect(isMtlError(lookalike, 'BAD_DATA')).toBe(true);
+    expect(isMtlError(new Error('z'))).toBe(false);
+    expect(isMtlError(error, 'BAD_CONFIG')).toBe(false);
+  });
+});
