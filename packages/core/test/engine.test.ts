@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Batch, GradientSite, MultiTaskModel, Scalar, TaskSpec, Weighting } from '../src/index';
+import type { Scalar } from '@tensorflow/tfjs-core';
+import type { Batch, GradientSite, MultiTaskModel, TaskSpec, Weighting } from '../src/index';
 import { isMtlError, staticWeighting, TrainStepEngine, equalWeighting, Trainer, createRegistry } from '../src/index';
 import { disposeAll, fixedBatch, fixedGramian, fixedJacobian, maxAbsDiff, TASKS, tinyModel } from './fixtures';
 

@@ -1,0 +1,2 @@
+export { syntheticTasks } from './synthetic';
+export type { SyntheticDataset, SyntheticOptions } from './synthetic';

@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { isMtlError, Trainer, type TaskSpec } from '@mtljs/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hardSharing } from './hard';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const tasks: TaskSpec[] = [
+  { name: 'rate', kind: 'regression', units: 2 },
+  { name: 'family', kind: 'multiclass', units: 5 },
+];
+
+describe('hard sharing', () => {
+  it('builds one encoder and one head per task, with the documented variable groups', () => {
+    const model = hardSharing().build({ tasks, inputShape: [6], encoder: { type: 'mlp', units: [8, 4] }, head: { type: 'mlp', units: [3] } }, { seed: 1 });
+    expect(model.sharedVariables().map((v) => v.shape)).toEqual([[6, 8], [8], [8, 4], [4]]);
+    expect(model.lastSharedVariables().map((v) => v.shape)).toEqual([[8, 4], [4]]);
+    expect(model.taskVariables('family').map((v) => v.shape)).toEqual([[4, 3], [3], [3, 5], [5]]);
+    const { outputs, features } = model.apply(tf.ones([2, 6]), { training: false });
+    expect((features as tf.Tensor).shape).toEqual([2, 4]);
+    expect(outputs.rate!.shape).toEqual([2, 2]);
+    expect(outputs.family!.shape).toEqual([2, 5]);
+    model.dispose();
+  });
+
+  it('takes inputs of rank > 2 by flattening them', () => {
+    const model = hardSharing().build({ tasks, inputShape: [2, 3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
+    expect(model.apply(tf.ones([5, 2, 3]), { training: false }).outputs.rate!.shape).toEqual([5, 2]);
+    model.dispose();
+  });
+
+  it('weights move between two models by local name', () => {
+    const spec = { tasks, inputShape: [6], encoder: { type: 'mlp' as const, units: [8] } };
+    const a = hardSharing().build(spec, { seed: 1 });
+    const b = hardSharing().build(spec, { seed: 2 });
+    const x = tf.randomNormal([3, 6], 0, 1, 'float32', 5);
+    expect(Object.keys(a.getWeights())).toContain('hard/encoder/dense0/kernel');
+    b.setWeights(a.getWeights());
+    const diff = tf.max(tf.abs(tf.sub(a.apply(x, { training: false }).outputs.family!, b.apply(x, { training: false }).outputs.family!))).dataSync()[0];
+    expect(diff).toBe(0);
+    const weights = a.getWeights();
+    delete weights['hard/head/rate/dense0/bias'];
+    expect(() => b.setWeights(weights)).toThrowError("weights are missing 'hard/head/rate/dense0/bias'");
+    a.dispose();
+    b.dispose();
+  });
+
+  it('bad specs and inputs are MtlErrors naming what is wrong', () => {
+    const build = (spec: object) => () => hardSharing().build({ inputShape: [3], encoder: { type: 'mlp', units: [4] }, tasks, ...spec } as never, { seed: 0 });
+    expect(build({ tasks: [] })).toThrowError(/at least one task/);
+    expect(build({ tasks: [tasks[0], tasks[0]] })).toThrowError("hard sharing: task name 'rate' is used twice");
+    expect(build({ tasks: [{ name: 'b', kind: 'binary', units: 2 }] })).toThrowError("task 'b': a binary task has units 1 (one logit), got 2");
+    expect(build({ encoder: { type: 'mlp', units: [] } })).toThrowError(/at least one layer/);
+    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 0 });
+    try {
+      model.apply(tf.ones([2, 4]), { training: false });
+      expect.unreachable();
+    } catch (error) {
+      expect(isMtlError(error, 'SHAPE_MISMATCH')).toBe(true);
+      expect((error as Error).message).toBe("hard sharing: inputs of shape [2, 4] do not match the model's input shape [N, 3]");
+    }
+    model.dispose();
+  });
+
+  it('trains with the engine and leaks nothing over 100 steps', () => {
+    const model = hardSharing().build({ tasks, inputShape: [6], encoder: { type: 'mlp', units: [8, 4] } }, { seed: 3 });
+    const trainer = new Trainer({ model, optimizer: { name: 'adam', learningRate: 0.01 } });
+    const batch = {
+      inputs: tf.randomNormal([16, 6], 0, 1, 'float32', 1),
+      targets: { rate: tf.randomNormal([16, 2], 0, 1, 'float32', 2), family: tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 5), 'int32') },
+    };
+    const first = trainer.step(batch).loss;
+    const before = tf.memory().numTensors;
+    let last = first;
+    for (let i = 0; i < 100; i++) last = trainer.step(batch).loss;
+    expect(tf.memory().numTensors).toBe(before);
+    expect(last).toBeLessThan(first / 2);
+    trainer.dispose();
+    model.dispose();
+  });
+});
