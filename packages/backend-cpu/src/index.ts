@@ -1,0 +1,1 @@
+export { cpuBackend } from './backend';

@@ -1,0 +1,2 @@
+export { wasmBackend } from './backend';
+export type { WasmBackendOptions, WasmBinaryName } from './backend';
