@@ -1,0 +1,21 @@
+/**
+ * What every testkit check throws on failure. A plain Error subclass, so vitest, jest and
+ * node:test all report it; `check` names the assertion that failed and `subject` the plugin, so a
+ * test can also match on them instead of on the message.
+ */
+export class ConformanceError extends Error {
+  readonly check: string;
+  readonly subject: string;
+
+  constructor(subject: string, check: string, message: string, options?: { cause?: unknown }) {
+    super(`${subject}: ${message}`, options);
+    this.name = 'ConformanceError';
+    this.check = check;
+    this.subject = subject;
+  }
+}
+
+/** The message of anything thrown, for quoting it in a ConformanceError. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

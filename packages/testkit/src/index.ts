@@ -1,0 +1,10 @@
+export { ConformanceError } from './errors';
+export { checkNoLeak, countTensorsDuring } from './leak';
+export type { LeakCheckOptions, LeakReport } from './leak';
+export { jsonProblem } from './json';
+export { checkWeighting } from './weighting';
+export type { WeightingCheckOptions, WeightingCheckReport, WeightingProperties } from './weighting';
+export { checkSharingStrategy, defaultSharingSpec } from './sharing';
+export type { SharingCheckOptions, SharingCheckReport } from './sharing';
+export { trainerSmokeCheck } from './trainer-smoke';
+export type { TrainerSmokeOptions, TrainerSmokeReport, TrainerSmokeRun } from './trainer-smoke';
