@@ -76,3 +76,17 @@ export async function useBackend(name: string, options: UseBackendOptions = {}):
 export function currentBackend(): string {
   return tf.getBackend();
 }
+
+/**
+ * Throws a BACKEND_UNAVAILABLE MtlError, instead of tfjs's bare "No backend found in registry",
+ * when no tfjs backend has been registered at all.
+ */
+export function assertBackend(where: string): void {
+  const engine = tf.engine() as unknown as { registryFactory: Record<string, unknown>; backendName: string | null };
+  if (Object.keys(engine.registryFactory).length === 0) {
+    throw new MtlError(
+      'BACKEND_UNAVAILABLE',
+      `${where}: no tfjs backend is registered; first run \`register(cpuBackend()); register(wasmBackend()); await useBackend('auto')\` (packages @mtljs/backend-cpu, @mtljs/backend-wasm) or import a tfjs backend`,
+    );
+  }
+}

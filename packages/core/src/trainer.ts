@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Batch, DataSource, GradientSite, MultiTaskModel, StepReport, Weighting } from './contracts';
+import { assertBackend } from './backend';
 import { disposeBatch } from './data/memory';
 import { prepareBatch, TrainStepEngine } from './engine';
 import { MtlError } from './errors';
@@ -98,6 +99,7 @@ export class Trainer {
 
   constructor(options: TrainerOptions) {
     if (!options?.model) throw new MtlError('BAD_CONFIG', 'a Trainer needs a `model` (build one with a sharing strategy)');
+    assertBackend('Trainer');
     this.model = options.model;
     const registry = options.registry ?? defaultRegistry();
     const weighting =

@@ -63,4 +63,20 @@ describe('the built package in plain Node', () => {
     expect(result.grad).toEqual([2, 4, 6]);
     expect(result.last).toBeLessThan(result.first);
   });
+
+  it('without any tfjs backend, building a model is a BACKEND_UNAVAILABLE MtlError, not tfjs\'s bare error', () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const core = require('@mtljs/core');
+         try { new core.DenseStack({ inputSize: 2, units: [2], activation: 'relu', outputActivation: 'linear', scope: 's', rng: core.Rng.fromSeed(1) }); }
+         catch (e) { console.log(JSON.stringify({ mtl: core.isMtlError(e, 'BACKEND_UNAVAILABLE'), message: e.message })); }`,
+      ],
+      { cwd: packageDir, encoding: 'utf8' },
+    );
+    const result = JSON.parse(out.trim());
+    expect(result.mtl).toBe(true);
+    expect(result.message).toMatch(/no tfjs backend is registered.*useBackend\('auto'\)/);
+  });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, DataSource } from '../contracts';
 import { MtlError } from '../errors';
+import { assertBackend } from '../backend';
 import { Rng } from '../rng';
 
 /** Rows of numbers: `number[][]`, or one flat typed array / number[] with `width` values a row. */
@@ -153,6 +154,7 @@ class MemorySource implements DataSource {
 
   /** The same batches, synchronously. */
   *batches(): Generator<Batch> {
+    assertBackend('in-memory DataSource');
     const { count, rowSize, inputShape } = this.columns;
     const batchSize = this.options.batchSize;
     for (let start = 0; start < count; start += batchSize) {

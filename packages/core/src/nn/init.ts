@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Variable } from '@tensorflow/tfjs-core';
+import { assertBackend } from '../backend';
 import { Rng } from '../rng';
 
 let nextModelId = 0;
@@ -30,5 +31,6 @@ export function heUniform(rng: Rng, fanIn: number, fanOut: number): Float32Array
 }
 
 export function variableFrom(values: Float32Array | number[], shape: number[], name: string): Variable {
+  assertBackend(`creating variable '${name}'`);
   return tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32'), true, name));
 }
