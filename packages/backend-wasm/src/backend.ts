@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { API_VERSION, MtlError, type Backend } from '@mtljs/core';
+import { API_VERSION, MtlError, setTfjsBackend, type Backend } from '@mtljs/core';
 
 const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] as const;
 
@@ -87,21 +87,7 @@ async function start(wasm: TfjsWasm, options: WasmBackendOptions): Promise<void>
       );
     }
   }
-  await setCurrent(`the .wasm binaries were looked up at: ${describePaths(paths)}`);
-}
-
-async function setCurrent(hint: string): Promise<void> {
-  let started: boolean;
-  try {
-    started = await tf.setBackend('wasm');
-  } catch (error) {
-    throw new MtlError('BACKEND_UNAVAILABLE', `backend 'wasm' failed to start: ${(error as Error).message}`, { plugin: 'wasm' }, { cause: error });
-  }
-  if (!started) {
-    throw new MtlError('BACKEND_UNAVAILABLE', `backend 'wasm' failed to start (tf.setBackend('wasm') returned false; tfjs logged the cause); ${hint}`, {
-      plugin: 'wasm',
-    });
-  }
+  await setTfjsBackend('wasm', `the .wasm binaries were looked up at: ${describePaths(paths)}`);
 }
 
 // The first start of the tfjs backend, shared by concurrent activations: a second
@@ -131,7 +117,7 @@ export function wasmBackend(options: WasmBackendOptions = {}): Backend {
         return starting;
       }
       // tfjs reads the .wasm paths only at the first start; now it only needs to be current.
-      await setCurrent('it had started before');
+      await setTfjsBackend('wasm', 'it had started before');
     },
   };
 }

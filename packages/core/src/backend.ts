@@ -90,3 +90,23 @@ export function assertBackend(where: string): void {
     );
   }
 }
+
+/**
+ * `tf.setBackend(name)` for backend plugins: a failure, thrown or reported as `false`, becomes a
+ * BACKEND_UNAVAILABLE MtlError; `hint` is appended to say where to look.
+ */
+export async function setTfjsBackend(name: string, hint?: string): Promise<void> {
+  let started: boolean;
+  try {
+    started = await tf.setBackend(name);
+  } catch (error) {
+    throw new MtlError('BACKEND_UNAVAILABLE', `backend '${name}' failed to start: ${(error as Error).message}`, { plugin: name }, { cause: error });
+  }
+  if (!started) {
+    throw new MtlError(
+      'BACKEND_UNAVAILABLE',
+      `backend '${name}' failed to start (tf.setBackend('${name}') returned false; tfjs logged the cause)${hint ? `; ${hint}` : ''}`,
+      { plugin: name },
+    );
+  }
+}

@@ -74,5 +74,5 @@ export { activate } from './nn/activations';
 export { glorotUniform, heUniform, uniqueScope, variableFrom } from './nn/init';
 export { disposeBatch, fromArrays } from './data/memory';
 export type { MemoryData, MemorySourceOptions, NumericRows } from './data/memory';
-export { assertBackend, currentBackend, useBackend } from './backend';
+export { assertBackend, currentBackend, setTfjsBackend, useBackend } from './backend';
 export type { BackendChoice, UseBackendOptions } from './backend';
