@@ -135,6 +135,18 @@ export interface Plugin {
   readonly kind: string;
   readonly name: string;
   readonly apiVersion: number;
+  /**
+   * A copy of the plugin with these options, so a registered (default) plugin can be configured
+   * by name: `{ weighting: { name: 'pcgrad', options: { reduction: 'mean' } } }`. Unknown options
+   * must raise an MtlError naming them (see `checkOptions`).
+   */
+  configure?(options: Record<string, unknown>): Plugin;
+}
+
+/** A registered plugin named with its options, as configuration files write it. */
+export interface PluginReference {
+  name: string;
+  options?: Record<string, unknown>;
 }
 
 export interface SharingStrategy<Spec extends ModelSpec = ModelSpec> extends Plugin {

@@ -24,6 +24,7 @@ export type {
   MultiTaskModel,
   PerExampleLoss,
   Plugin,
+  PluginReference,
   SharingStrategy,
   StepInfo,
   StepReport,
@@ -38,7 +39,7 @@ export { MtlError, isMtlError } from './errors';
 export type { MtlErrorCode, MtlErrorDetails } from './errors';
 export { Rng } from './rng';
 export type { RngState } from './rng';
-export { Registry, createRegistry, defaultRegistry, register } from './registry';
+export { Registry, checkOptions, createRegistry, defaultRegistry, register } from './registry';
 export type { PluginKinds, RegisterOptions } from './registry';
 export { TrainStepEngine, prepareBatch } from './engine';
 export type { EngineOptions, PreparedBatch, TaskGradients } from './engine';

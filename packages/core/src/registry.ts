@@ -1,5 +1,5 @@
 import { MtlError } from './errors';
-import { SUPPORTED_API_VERSIONS, type Backend, type Plugin, type SharingStrategy, type Weighting } from './contracts';
+import { SUPPORTED_API_VERSIONS, type Backend, type Plugin, type PluginReference, type SharingStrategy, type Weighting } from './contracts';
 
 /** The plugin kinds the core knows; third parties may add others (e.g. 'dataset'). */
 export interface PluginKinds {
@@ -59,6 +59,25 @@ export class Registry {
       );
     }
     return plugin as KindOf<K>;
+  }
+
+  /**
+   * A registered plugin by name, configured with `options` through its `configure` (a plugin
+   * without one accepts no options).
+   */
+  resolve<K extends string>(kind: K, reference: string | PluginReference): KindOf<K> {
+    const { name, options } = typeof reference === 'string' ? { name: reference, options: undefined } : reference;
+    const plugin = this.get(kind, name);
+    if (options === undefined) return plugin;
+    if (typeof options !== 'object' || options === null) {
+      throw new MtlError('BAD_CONFIG', `${kind} '${name}': options must be an object`, { plugin: name });
+    }
+    if (!plugin.configure) {
+      const keys = Object.keys(options);
+      if (keys.length === 0) return plugin;
+      throw new MtlError('BAD_CONFIG', `${kind} '${name}' takes no options; got ${keys.map((k) => `'${k}'`).join(', ')}`, { plugin: name, option: keys[0] });
+    }
+    return plugin.configure(options) as KindOf<K>;
   }
 
   has(kind: string, name: string): boolean {
@@ -123,4 +142,23 @@ export function defaultRegistry(): Registry {
 
 export function register<P extends Plugin>(plugin: P, options?: RegisterOptions): P {
   return defaultRegistry().register(plugin, options);
+}
+
+/**
+ * Refuses options a plugin does not know, naming each: call it first thing in a plugin factory.
+ * `allowed` lists the option names the plugin accepts.
+ */
+export function checkOptions(plugin: string, options: object | undefined, allowed: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new MtlError('BAD_CONFIG', `${plugin}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`, { plugin });
+  }
+  const unknown = Object.keys(options).filter((key) => !allowed.includes(key));
+  if (unknown.length) {
+    throw new MtlError(
+      'BAD_CONFIG',
+      `${plugin}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; it accepts: ${allowed.length ? allowed.join(', ') : '(none)'}`,
+      { plugin, option: unknown[0], available: allowed },
+    );
+  }
 }

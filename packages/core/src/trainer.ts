@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { Batch, DataSource, GradientSite, MultiTaskModel, StepReport, Weighting } from './contracts';
+import type { Batch, DataSource, GradientSite, MultiTaskModel, PluginReference, StepReport, Weighting } from './contracts';
 import { assertBackend } from './backend';
 import { disposeBatch } from './data/memory';
 import { prepareBatch, TrainStepEngine } from './engine';
 import { MtlError } from './errors';
 import { lossFor, maskedMean } from './losses/losses';
 import { createMetric, metricNamesFor, type MetricAccumulator } from './losses/metrics';
-import { defaultRegistry, type Registry } from './registry';
+import { createRegistry, defaultRegistry, type Registry } from './registry';
 import { Rng } from './rng';
-import { equalWeighting } from './weighting/builtin';
+import { equalWeighting, staticWeighting } from './weighting/builtin';
 
 export type OptimizerSpec =
   | tf.Optimizer
@@ -18,8 +18,11 @@ export type OptimizerSpec =
 
 export interface TrainerOptions {
   model: MultiTaskModel;
-  /** A weighting plugin, or the name of a registered one. Default: equal weighting (sum). */
-  weighting?: Weighting<any> | string;
+  /**
+   * A weighting plugin, or a registered one by name (`'pcgrad'`) or with options
+   * (`{ name: 'pcgrad', options: { reduction: 'mean' } }`). Default: equal weighting (sum).
+   */
+  weighting?: Weighting<any> | string | PluginReference;
   /** Gradient site for gradient-level weightings (default: the weighting's first site). */
   site?: GradientSite;
   /** Default: Adam with learning rate 1e-3. */
@@ -64,6 +67,17 @@ export interface FitOptions {
   shuffle?: boolean;
 }
 
+/** Registered weighting by reference; EW and static are built in, so they resolve without registering. */
+function resolveWeighting(registry: Registry, reference: string | PluginReference): Weighting<any> {
+  const name = typeof reference === 'string' ? reference : reference.name;
+  if (!registry.has('weighting', name) && (name === 'ew' || name === 'static')) {
+    const builtIn = createRegistry();
+    builtIn.register(name === 'ew' ? equalWeighting() : staticWeighting({ weights: {} }));
+    return builtIn.resolve('weighting', reference);
+  }
+  return registry.resolve('weighting', reference);
+}
+
 function createOptimizer(spec: OptimizerSpec | undefined): tf.Optimizer {
   if (spec === undefined) return tf.train.adam(1e-3);
   if (spec instanceof tf.Optimizer) return spec;
@@ -102,14 +116,13 @@ export class Trainer {
     assertBackend('Trainer');
     this.model = options.model;
     const registry = options.registry ?? defaultRegistry();
+    const reference = options.weighting;
     const weighting =
-      options.weighting === undefined
+      reference === undefined
         ? equalWeighting()
-        : typeof options.weighting === 'string'
-          ? options.weighting === 'ew' && !registry.has('weighting', 'ew')
-            ? equalWeighting()
-            : registry.get('weighting', options.weighting)
-          : options.weighting;
+        : typeof reference === 'string' || !('kind' in reference)
+          ? resolveWeighting(registry, reference)
+          : reference;
     const seed = options.seed ?? 0;
     this.rng = Rng.fromSeed(seed);
     this.optimizer = createOptimizer(options.optimizer);

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { API_VERSION, createRegistry, defaultRegistry, equalWeighting, isMtlError, MtlError, register, staticWeighting } from '../src/index';
+import { API_VERSION, checkOptions, createRegistry, defaultRegistry, equalWeighting, isMtlError, MtlError, register, staticWeighting } from '../src/index';
 
 describe('registry', () => {
   it('returns what was registered, by kind and name', () => {
@@ -67,5 +67,29 @@ describe('registry', () => {
     expect(isMtlError(lookalike, 'BAD_DATA')).toBe(true);
     expect(isMtlError(new Error('z'))).toBe(false);
     expect(isMtlError(error, 'BAD_CONFIG')).toBe(false);
+  });
+
+  it('resolve configures a registered plugin by name and options; unknown options are named', () => {
+    const registry = createRegistry();
+    registry.register(equalWeighting());
+    const mean = registry.resolve('weighting', { name: 'ew', options: { reduction: 'mean' } });
+    expect(mean).not.toBe(registry.get('weighting', 'ew'));
+    expect(registry.resolve('weighting', 'ew')).toBe(registry.get('weighting', 'ew'));
+    try {
+      registry.resolve('weighting', { name: 'ew', options: { reductoin: 'mean' } });
+      expect.unreachable();
+    } catch (error) {
+      expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
+      expect((error as Error).message).toBe("weighting 'ew': unknown option 'reductoin'; it accepts: reduction");
+      expect((error as MtlError).details.option).toBe('reductoin');
+    }
+    registry.register({ kind: 'weighting', name: 'plain', apiVersion: API_VERSION } as never);
+    expect(() => registry.resolve('weighting', { name: 'plain', options: { x: 1 } })).toThrowError("weighting 'plain' takes no options; got 'x'");
+  });
+
+  it('checkOptions refuses non-objects and lists every unknown option', () => {
+    expect(() => checkOptions('weighting x', [] as never, ['a'])).toThrowError('weighting x: options must be an object, got an array');
+    expect(() => checkOptions('weighting x', { b: 1, c: 2 }, ['a'])).toThrowError("weighting x: unknown options 'b', 'c'; it accepts: a");
+    expect(() => checkOptions('weighting x', { a: 1 }, ['a'])).not.toThrow();
   });
 });

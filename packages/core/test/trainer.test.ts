@@ -79,6 +79,17 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('a weighting named with options resolves through the registry; ew and static are built in', () => {
+    const model = tinyModel(TASKS);
+    const batch = { inputs: tf.ones([4, 5]), targets: { reg: tf.zeros([4, 2]), cls: tf.zeros([4], 'int32'), bin: tf.zeros([4]) } };
+    const mean = new Trainer({ model, weighting: { name: 'ew', options: { reduction: 'mean' } } }).step(batch);
+    expect(mean.weights).toEqual({ reg: 1 / 3, cls: 1 / 3, bin: 1 / 3 });
+    const fixed = new Trainer({ model, weighting: { name: 'static', options: { weights: { cls: 4 } } } }).step(batch);
+    expect(fixed.weights).toEqual({ reg: 1, cls: 4, bin: 1 });
+    expect(() => new Trainer({ model, weighting: { name: 'static', options: { weight: { cls: 4 } } } })).toThrowError(/unknown option 'weight'; it accepts: weights, defaultWeight/);
+    model.dispose();
+  });
+
   it('an unknown optimizer and bad epochs are BAD_CONFIG errors', async () => {
     const model = tinyModel(TASKS);
     expect(() => new Trainer({ model, optimizer: { name: 'adamw' as 'adam' } })).toThrowError(/unknown optimizer 'adamw'/);

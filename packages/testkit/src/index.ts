@@ -8,3 +8,5 @@ export { checkSharingStrategy, defaultSharingSpec } from './sharing';
 export type { SharingCheckOptions, SharingCheckReport } from './sharing';
 export { trainerSmokeCheck } from './trainer-smoke';
 export type { TrainerSmokeOptions, TrainerSmokeReport, TrainerSmokeRun } from './trainer-smoke';
+export { compareWithEqualWeighting } from './benchmark';
+export type { BenchmarkData, CompareOptions, CompareReport } from './benchmark';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor1D } from '@tensorflow/tfjs-core';
 import { API_VERSION, type LossWeighting } from '../contracts';
 import { MtlError } from '../errors';
+import { checkOptions } from '../registry';
 
 export interface EqualWeightingOptions {
   /** 'sum' (default): Σ_t L_t, every weight 1. 'mean': (1/T_active) Σ_t L_t. */
@@ -13,6 +14,7 @@ export interface EqualWeightingOptions {
  * their mean with `reduction: 'mean'`.
  */
 export function equalWeighting(options: EqualWeightingOptions = {}): LossWeighting<null> {
+  checkOptions("weighting 'ew'", options, ['reduction']);
   const reduction = options.reduction ?? 'sum';
   if (reduction !== 'sum' && reduction !== 'mean') {
     throw new MtlError('BAD_CONFIG', `equal weighting: reduction must be 'sum' or 'mean', got '${String(reduction)}'`, { plugin: 'ew' });
@@ -22,6 +24,7 @@ export function equalWeighting(options: EqualWeightingOptions = {}): LossWeighti
     name: 'ew',
     apiVersion: API_VERSION,
     level: 'loss',
+    configure: (next) => equalWeighting(next as EqualWeightingOptions),
     init: () => null,
     combine(losses: Tensor1D, state) {
       const count = losses.shape[0];
@@ -43,6 +46,10 @@ export interface StaticWeightingOptions {
 
 /** Static weighting: objective Σ_t w_t L_t with fixed, user-given w_t. */
 export function staticWeighting(options: StaticWeightingOptions): LossWeighting<null> {
+  checkOptions("weighting 'static'", options, ['weights', 'defaultWeight']);
+  if (typeof options?.weights !== 'object' || options.weights === null) {
+    throw new MtlError('BAD_CONFIG', "weighting 'static': option 'weights' must be an object of task name → weight", { plugin: 'static', option: 'weights' });
+  }
   const defaultWeight = options.defaultWeight ?? 1;
   for (const [task, weight] of Object.entries(options?.weights ?? {})) {
     if (!Number.isFinite(weight)) {
@@ -57,6 +64,7 @@ export function staticWeighting(options: StaticWeightingOptions): LossWeighting<
     name: 'static',
     apiVersion: API_VERSION,
     level: 'loss',
+    configure: (next) => staticWeighting(next as unknown as StaticWeightingOptions),
     init(context) {
       for (const task of Object.keys(options.weights)) {
         if (!context.taskNames.includes(task)) {
