@@ -164,6 +164,8 @@ export type WeightingLevel = 'loss' | 'gramian' | 'jacobian';
 export interface WeightingContext {
   /** All task names, in the model's order. */
   taskNames: readonly string[];
+  /** The task specs (kind, units, importance), same order; absent when a weighting is used outside a trainer. */
+  tasks?: readonly TaskSpec[];
   /** A seed for the plugin's own RNG (derived from the trainer's seed). */
   seed: number;
 }

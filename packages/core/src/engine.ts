@@ -210,7 +210,7 @@ export class TrainStepEngine<S = unknown> {
       }
     });
     this.site = resolveSite(this.weighting, options.site);
-    const context: WeightingContext = { taskNames: this.model.taskNames, seed: options.seed };
+    const context: WeightingContext = { taskNames: this.model.taskNames, tasks: this.tasks, seed: options.seed };
     this.state = this.weighting.init(context);
     if (this.weighting.level === 'loss' && this.weighting.parameters) {
       const scope = uniqueScope(`weighting/${this.weighting.name}`);

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { equalWeighting, staticWeighting, type GramianWeighting } from '@mtljs/core';
+import { API_VERSION, equalWeighting, Rng, staticWeighting, type GramianWeighting, type RngState } from '@mtljs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConformanceError } from './errors';
 import { gramianEqual, gramianEqualProjection, jacobianMean, logVarianceWeighting } from './test-fixtures';
@@ -232,5 +232,33 @@ describe('checkWeighting tests exactly the properties claimed', () => {
 
   it('refuses nonConflicting for a loss-level weighting', async () => {
     await expect(checkWeighting(equalWeighting(), { properties: { nonConflicting: true } })).rejects.toThrow(/nonConflicting applies to gramian and jacobian/);
+  });
+});
+
+describe('checkWeighting: deterministic under a seed', () => {
+  // Random weights w = normalised uniforms from an Rng seeded by the context and kept in the state.
+  const randomGramian = (seeded: boolean): GramianWeighting<{ rng: RngState }> => ({
+    kind: 'weighting',
+    name: seeded ? 'random-seeded' : 'random-fixed',
+    apiVersion: API_VERSION,
+    level: 'gramian',
+    sites: ['shared'],
+    init: (context) => ({ rng: Rng.fromSeed(seeded ? context.seed : 123).state() }),
+    weigh: (gramian, _losses, state) => {
+      const rng = Rng.fromState(state.rng);
+      const weights = Array.from({ length: gramian.shape[0] }, () => rng.uniform(0.5, 1.5));
+      return { weights, state: { rng: rng.state() } };
+    },
+  });
+
+  it('passes a random weighting that draws from the seed, with seedDependent claimed', async () => {
+    const report = await checkWeighting(randomGramian(true), { properties: { seedDependent: true } });
+    expect(report.checks).toContain('property seedDependent: another seed gives another run');
+  });
+
+  it('fails a weighting that claims seedDependent but ignores the seed', async () => {
+    const error = await failureOf(checkWeighting(randomGramian(false), { properties: { seedDependent: true } }));
+    expect(error.check).toBe('seeded');
+    expect(error.message).toMatch(/identical outputs/);
   });
 });

@@ -38,6 +38,8 @@ export interface WeightingProperties {
    * update then scales by c) or the losses (loss level).
    */
   scaleInvariantWeights?: boolean;
+  /** A random weighting (PCGrad's order, RLW's draws): runs from two different seeds differ. */
+  seedDependent?: boolean;
 }
 
 export interface WeightingCheckOptions {
@@ -200,6 +202,37 @@ export async function checkWeighting(weighting: Weighting<any>, options: Weighti
     });
   }
   checks.push('pure: init() depends on its context only; the same inputs and state give the same outputs and next state; the given state is not mutated');
+
+  // Deterministic under a seed: a run of calls from init(seed) repeats exactly; with
+  // `seedDependent` claimed (random weightings), another seed must change the run.
+  {
+    const names = pool.slice(0, 3);
+    const problems = [randomProblem(rng, names, [0, 1, 2]), randomProblem(rng, names, [0, 2]), randomProblem(rng, names, [0, 1, 2])];
+    const run = (runSeed: number): number[][] => {
+      const context: WeightingContext = { taskNames: names, seed: runSeed };
+      let state = init(context);
+      return withParams(context, (params) =>
+        Array.from({ length: 6 }, (_, k) => {
+          const outcome = call(problems[k % problems.length]!, state, { step: k, site: siteAt(k), params });
+          state = outcome.state;
+          return [...(outcome.weights ?? []), ...(outcome.update ?? []), ...(outcome.loss === null ? [] : [outcome.loss])];
+        }),
+      );
+    };
+    const first = run(seed);
+    const again = run(seed);
+    if (!first.every((values, k) => sameNumbers(values, again[k]!))) {
+      fail('seeded', 'two runs of 6 calls from init() with the same seed gave different outputs');
+    }
+    checks.push('deterministic under a seed: 6 calls from init(seed) repeat exactly');
+    if (properties.seedDependent) {
+      const other = run(seed + 1);
+      if (first.every((values, k) => sameNumbers(values, other[k]!))) {
+        fail('seeded', `property seedDependent: runs from seeds ${seed} and ${seed + 1} gave identical outputs; the randomness does not come from the seed`);
+      }
+      checks.push('property seedDependent: another seed gives another run');
+    }
+  }
 
   // Leaks, over calls alternating all and some tasks active.
   {
