@@ -188,10 +188,21 @@ export interface LossStepInfo extends StepInfo {
   params: Record<string, Variable>;
 }
 
+/** What a weighting reports about its own work this step; the engine puts it in the step report. */
+export interface WeightingDiagnostics {
+  /** The solver's KKT residual (relative), iteration count and whether it converged. */
+  solver?: { residual: number; iterations: number; converged: boolean };
+  /** Anything the user should see; a solver that did not converge gets one from the engine too. */
+  warnings?: string[];
+  /** Other numbers worth logging (e.g. GradNorm's own loss). */
+  values?: Record<string, number>;
+}
+
 export interface WeightsResult<S> {
   /** One weight per active task. A tensor is disposed by the engine after it is read. */
   weights: Tensor1D | readonly number[];
   state: S;
+  diagnostics?: WeightingDiagnostics;
 }
 
 interface WeightingBase<S> extends Plugin {
@@ -209,7 +220,11 @@ export interface LossWeighting<S = unknown> extends WeightingBase<S> {
   readonly level: 'loss';
   /** Initial values of trainable parameters the optimiser updates with the model (e.g. log σ²). */
   parameters?(context: WeightingContext): Record<string, number[]>;
-  combine(losses: Tensor1D, state: S, info: LossStepInfo): { loss: Scalar; weights: Tensor1D | readonly number[]; state: S };
+  combine(
+    losses: Tensor1D,
+    state: S,
+    info: LossStepInfo,
+  ): { loss: Scalar; weights: Tensor1D | readonly number[]; state: S; diagnostics?: WeightingDiagnostics };
 }
 
 /** Gramian level: weights from G = J Jᵀ (active tasks only); the engine applies Σ_t w_t g_t. */
@@ -229,7 +244,7 @@ export interface JacobianWeighting<S = unknown> extends WeightingBase<S> {
     losses: Tensor1D,
     state: S,
     info: StepInfo,
-  ): { update: Tensor1D; state: S; weights?: Tensor1D | readonly number[] };
+  ): { update: Tensor1D; state: S; weights?: Tensor1D | readonly number[]; diagnostics?: WeightingDiagnostics };
 }
 
 export type Weighting<S = unknown> = LossWeighting<S> | GramianWeighting<S> | JacobianWeighting<S>;
@@ -260,6 +275,10 @@ export interface StepReport {
   /** Weights per task; 0 for inactive tasks, NaN where a Jacobian rule defines none. */
   weights: Record<string, number>;
   active: Record<string, boolean>;
+  /** The weighting's own report for this step (solver residual and iterations, values), if any. */
+  diagnostics?: WeightingDiagnostics;
+  /** Warnings raised this step (e.g. a solver that hit its iteration limit); empty when none. */
+  warnings: string[];
 }
 
 export interface StateSnapshot {

@@ -12,6 +12,7 @@ import type {
   TaskSpec,
   Weighting,
   WeightingContext,
+  WeightingDiagnostics,
 } from './contracts';
 import { MtlError } from './errors';
 import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
@@ -392,6 +393,7 @@ export class TrainStepEngine<S = unknown> {
     let rawLosses: Tensor1D | undefined;
     let weights: Tensor1D | readonly number[] | undefined;
     let nextState: S | undefined;
+    let diagnostics: WeightingDiagnostics | undefined;
     let objective: Scalar | undefined;
     let grads: NamedTensorMap = {};
     try {
@@ -409,11 +411,12 @@ export class TrainStepEngine<S = unknown> {
         }
         weights = result.weights instanceof tf.Tensor ? tf.keep(result.weights) : result.weights;
         nextState = result.state;
+        diagnostics = result.diagnostics;
         const total = this.model.penalty ? tf.add(result.loss, this.model.penalty()) : result.loss;
         objective = tf.keep(total as Scalar);
         return total as Scalar;
       }, variables));
-      const report = this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!);
+      const report = this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
       this.optimizer.applyGradients(grads);
       this.state = nextState as S;
       this.stepCount += 1;
@@ -442,6 +445,7 @@ export class TrainStepEngine<S = unknown> {
       const jacobian = tf.tidy(() => tf.stack(gradients.perTask.map((row) => flattenRow(row))) as Tensor2D);
       owned.push(jacobian);
       let nextState: S;
+      let diagnostics: WeightingDiagnostics | undefined;
       let combined: Tensor1D;
       if (weighting.level === 'gramian') {
         const gramianMatrix = gramian(jacobian);
@@ -449,6 +453,7 @@ export class TrainStepEngine<S = unknown> {
         const result = weighting.weigh(gramianMatrix, scaled, this.state, info);
         weights = result.weights;
         nextState = result.state;
+        diagnostics = result.diagnostics;
         checkWeightCount(weighting.name, weights, prepared.activeTasks.length);
         const w = weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
         if (!(weights instanceof tf.Tensor)) owned.push(w);
@@ -457,6 +462,7 @@ export class TrainStepEngine<S = unknown> {
         const result = weighting.aggregate(jacobian, scaled, this.state, info);
         nextState = result.state;
         weights = result.weights;
+        diagnostics = result.diagnostics;
         combined = result.update;
         if (!(combined instanceof tf.Tensor) || combined.size !== jacobian.shape[1]) {
           throw new MtlError(
@@ -515,7 +521,7 @@ export class TrainStepEngine<S = unknown> {
         return tf.sum(tf.mul(w, scaled)) as Scalar;
       });
       owned.push(objective);
-      const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective);
+      const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
       this.optimizer.applyGradients(update);
       this.state = nextState;
       this.stepCount += 1;
@@ -538,6 +544,7 @@ export class TrainStepEngine<S = unknown> {
     weights: Tensor1D | readonly number[] | null,
     update: NamedTensorMap,
     objective: Scalar,
+    diagnostics?: WeightingDiagnostics,
   ): StepReport {
     const count = prepared.activeTasks.length;
     const values = tf.tidy(() => {
@@ -586,7 +593,14 @@ export class TrainStepEngine<S = unknown> {
       losses[task] = k >= 0 ? lossValues[k]! : Number.NaN;
       reportedWeights[task] = k >= 0 ? weightValues[k]! : 0;
     });
-    return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active };
+    const warnings = [...(diagnostics?.warnings ?? [])];
+    const solver = diagnostics?.solver;
+    if (solver && !solver.converged) {
+      warnings.push(
+        `weighting '${this.weighting.name}': its solver stopped before converging at step ${this.stepCount} (residual ${solver.residual.toExponential(2)} after ${solver.iterations} iterations); the weights may be inexact`,
+      );
+    }
+    return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active, diagnostics, warnings };
   }
 
   dispose(): void {

@@ -33,6 +33,7 @@ export type {
   Weighting,
   WeightingContext,
   WeightingLevel,
+  WeightingDiagnostics,
   WeightsResult,
 } from './contracts';
 export { MtlError, isMtlError } from './errors';
@@ -77,3 +78,5 @@ export { disposeBatch, fromArrays } from './data/memory';
 export type { MemoryData, MemorySourceOptions, NumericRows } from './data/memory';
 export { assertBackend, currentBackend, setTfjsBackend, useBackend } from './backend';
 export type { BackendChoice, UseBackendOptions } from './backend';
+export { choleskySolve, dot, dualConeProjectionWeights, matVec, minNormPoint, nonnegativeQp, projectToSimplex, symmetricEigen } from './solvers';
+export type { Matrix, NonnegativeQpOptions, SolverReport } from './solvers';

@@ -56,6 +56,11 @@ export interface EpochReport {
 
 export interface TrainerCallbacks {
   onStep?(report: StepReport): void | Promise<void>;
+  /**
+   * A warning of a step (e.g. a weighting's solver that hit its iteration limit). When no callback
+   * has onWarning, the trainer writes each distinct warning once with console.warn.
+   */
+  onWarning?(warning: { step: number; message: string }): void | Promise<void>;
   onEpochEnd?(report: EpochReport): void | Promise<void>;
 }
 
@@ -144,9 +149,33 @@ export class Trainer {
     return this.epochCount;
   }
 
-  /** One optimiser step on a batch. The batch stays the caller's to dispose. */
+  /**
+   * One optimiser step on a batch. The batch stays the caller's to dispose. The report's
+   * `warnings` are also written with console.warn (once each), as `fit` does without onWarning.
+   */
   step(batch: Batch): StepReport {
-    return this.engine.runStep(batch, this.epochCount);
+    const report = this.engine.runStep(batch, this.epochCount);
+    void this.warn(report, []);
+    return report;
+  }
+
+  private readonly warned = new Set<string>();
+
+  private async warn(report: StepReport, callbacks: TrainerCallbacks[]): Promise<void> {
+    if (report.warnings.length === 0) return;
+    const listeners = callbacks.filter((c) => c.onWarning);
+    for (const message of report.warnings) {
+      if (listeners.length) {
+        for (const listener of listeners) await listener.onWarning!({ step: report.step, message });
+      } else {
+        // A message repeats verbatim only when its step number matches, so key on the text without digits.
+        const key = message.replace(/\d+(\.\d+)?(e[-+]\d+)?/g, '#');
+        if (!this.warned.has(key)) {
+          this.warned.add(key);
+          console.warn(`mtljs: ${message}`);
+        }
+      }
+    }
   }
 
   async fit(source: DataSource, options: FitOptions): Promise<EpochReport[]> {
@@ -175,6 +204,7 @@ export class Trainer {
           sums[task]!.count += 1;
         }
         for (const callback of callbacks) await callback.onStep?.(report);
+        await this.warn(report, callbacks);
       }
       const epochReport: EpochReport = {
         epoch: this.epochCount,

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { fromArrays, isMtlError, Rng, Trainer, type StepReport } from '../src/index';
-import { TASKS, tinyModel } from './fixtures';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { fromArrays, isMtlError, Rng, Trainer, type GramianWeighting, type StepReport } from '../src/index';
+import { fixedGramian, TASKS, tinyModel } from './fixtures';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -87,6 +87,37 @@ describe('Trainer', () => {
     const fixed = new Trainer({ model, weighting: { name: 'static', options: { weights: { cls: 4 } } } }).step(batch);
     expect(fixed.weights).toEqual({ reg: 1, cls: 4, bin: 1 });
     expect(() => new Trainer({ model, weighting: { name: 'static', options: { weight: { cls: 4 } } } })).toThrowError(/unknown option 'weight'; it accepts: weights, defaultWeight/);
+    model.dispose();
+  });
+
+  it('a solver that did not converge becomes a warning: onWarning receives it, else console.warn once', async () => {
+    const stubborn: GramianWeighting<{ calls: number }> = {
+      ...fixedGramian([1, 1, 1]),
+      weigh: (_g, _l, state, info) => ({
+        weights: info.activeTasks.map(() => 1),
+        state,
+        diagnostics: { solver: { residual: 0.5, iterations: 100, converged: false }, values: { custom: 2 } },
+      }),
+    };
+    const model = tinyModel(TASKS, { seed: 1 });
+    const trainer = new Trainer({ model, weighting: stubborn, site: 'features', seed: 1 });
+    const received: { step: number; message: string }[] = [];
+    const reports: StepReport[] = [];
+    await trainer.fit(fromArrays(dataset(32, 1), { batchSize: 16 }), {
+      epochs: 1,
+      callbacks: { onWarning: (w) => void received.push(w), onStep: (r) => void reports.push(r) },
+    });
+    expect(received).toHaveLength(2);
+    expect(received[0]!.message).toMatch(/weighting 'fixed-gramian': its solver stopped before converging at step 0 \(residual 5.00e-1 after 100 iterations\)/);
+    expect(reports[0]!.diagnostics?.values).toEqual({ custom: 2 });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const batch = [...fromArrays(dataset(16, 2), { batchSize: 16 }).batches()][0]!;
+    trainer.step(batch);
+    trainer.step(batch);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toMatch(/^mtljs: weighting 'fixed-gramian': its solver stopped/);
+    warn.mockRestore();
+    trainer.dispose();
     model.dispose();
   });
 

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { dot, dualConeProjectionWeights, matVec, minNormPoint, nonnegativeQp, projectToSimplex, Rng, symmetricEigen } from '../src/index';
+
+const gramianOf = (jacobian: number[][]) => jacobian.map((a) => jacobian.map((b) => dot(a, b)));
+
+function randomJacobian(rng: Rng, tasks: number, columns: number, kind: number): number[][] {
+  const rows = Array.from({ length: tasks }, () => Array.from({ length: columns }, () => rng.normal()));
+  if (kind === 1 && tasks > 2) rows[tasks - 1] = rows[0]!.map((v, j) => 0.5 * v - 2 * rows[1]![j]!); // rank-deficient
+  if (kind === 2) rows[rng.int(tasks)] = new Array(columns).fill(0); // a zero row
+  if (kind === 3 && tasks > 1) rows[1] = rows[0]!.map((v) => v * (1 + 1e-7)); // nearly parallel
+  const scale = 10 ** rng.uniform(-6, 6);
+  return rows.map((row) => row.map((v) => v * scale));
+}
+
+describe('minNormPoint (MGDA)', () => {
+  it('hand-worked cases', () => {
+    // J1: G = [[18, −22], [−22, 38]]; on the segment α g1 + (1−α) g2 the norm is least at
+    // α = (G22 − G12) / (G11 + G22 − 2 G12) = 60 / 100.
+    const j1 = minNormPoint(gramianOf([[-4, 1, 1], [6, 1, 1]]));
+    expect(j1.weights[0]).toBeCloseTo(0.6, 9);
+    expect(j1.weights[1]).toBeCloseTo(0.4, 9);
+    // orthonormal gradients: the centre of the simplex
+    const j2 = minNormPoint([[1, 0], [0, 1]]);
+    expect(j2.weights.map((w) => Number(w.toFixed(9)))).toEqual([0.5, 0.5]);
+    // one gradient inside the hull's far side: g2 = 2 g1 → all weight on g1
+    const j3 = minNormPoint(gramianOf([[1, 1], [2, 2]]));
+    expect(j3.weights[0]).toBeCloseTo(1, 9);
+    // a zero Jacobian: any weights, the update is zero
+    expect(minNormPoint([[0, 0], [0, 0]]).weights).toEqual([0.5, 0.5]);
+  });
+
+  it('satisfies the KKT conditions to 1e-6 on 200 random PSD problems, and is no worse than any vertex or random point', () => {
+    const rng = Rng.fromSeed(11);
+    for (let trial = 0; trial < 200; trial++) {
+      const tasks = 2 + rng.int(9);
+      const g = gramianOf(randomJacobian(rng, tasks, 2 + rng.int(12), trial % 4));
+      const { weights, report } = minNormPoint(g);
+      expect(report.residual).toBeLessThanOrEqual(1e-6);
+      expect(weights.every((w) => w >= 0)).toBe(true);
+      expect(weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      const value = dot(weights, matVec(g, weights));
+      for (let k = 0; k < 5; k++) {
+        const other = projectToSimplex(Array.from({ length: tasks }, () => rng.next()));
+        expect(value).toBeLessThanOrEqual(dot(other, matVec(g, other)) * (1 + 1e-9) + 1e-12 * g[0]![0]!);
+      }
+    }
+  });
+});
+
+describe('nonnegativeQp and the dual-cone projection', () => {
+  it('KKT holds on 200 random bounded problems: x ≥ 0, Qx + c ≥ 0, complementarity', () => {
+    const rng = Rng.fromSeed(5);
+    for (let trial = 0; trial < 200; trial++) {
+      const n = 2 + rng.int(9);
+      const q = gramianOf(randomJacobian(rng, n, 2 + rng.int(12), trial % 4));
+      // c = Q r + s with s ≥ 0 keeps the problem bounded below when Q is singular
+      const r = Array.from({ length: n }, () => rng.normal());
+      const c = matVec(q, r).map((v) => v + Math.abs(rng.normal()) * Math.max(...q.map((row, i) => row[i]!)));
+      const { x, report } = nonnegativeQp(q, c);
+      expect(report.residual).toBeLessThanOrEqual(1e-6);
+      const scale = Math.max(...q.map((row, i) => Math.abs(row[i]!))) || 1;
+      const g = matVec(q, x).map((v, i) => v + c[i]!);
+      x.forEach((xi, i) => {
+        expect(xi).toBeGreaterThanOrEqual(0);
+        expect(g[i]! / scale).toBeGreaterThanOrEqual(-1e-6);
+      });
+    }
+  });
+
+  it('projecting onto the dual cone gives an update that conflicts with no task', () => {
+    const rng = Rng.fromSeed(8);
+    for (let trial = 0; trial < 200; trial++) {
+      const tasks = 2 + rng.int(6);
+      const jacobian = randomJacobian(rng, tasks, 3 + rng.int(8), trial % 4);
+      const g = gramianOf(jacobian);
+      const preference = new Array(tasks).fill(0).map((_, i) => (i === trial % tasks ? 1 : 0));
+      const { weights } = dualConeProjectionWeights(g, preference);
+      // J·(Jᵀw) = G w ≥ 0 elementwise
+      const product = matVec(g, weights);
+      const scale = Math.max(...g.map((row, i) => row[i]!)) || 1;
+      product.forEach((p) => expect(p / scale).toBeGreaterThanOrEqual(-1e-6));
+      weights.forEach((w, i) => expect(w).toBeGreaterThanOrEqual(preference[i]! - 1e-12));
+    }
+  });
+});
+
+describe('projectToSimplex', () => {
+  it('projects onto the simplex (hand-worked)', () => {
+    expect(projectToSimplex([0.5, 0.5])).toEqual([0.5, 0.5]);
+    expect(projectToSimplex([2, 0])).toEqual([1, 0]);
+    // (1, 0.5, −1): threshold (1 + 0.5 − 1) / 2 = 0.25 → (0.75, 0.25, 0)
+    expect(projectToSimplex([1, 0.5, -1])).toEqual([0.75, 0.25, 0]);
+    expect(projectToSimplex([1, 1, 1, 1], 2)).toEqual([0.5, 0.5, 0.5, 0.5]);
+  });
+});
+
+describe('symmetricEigen', () => {
+  it('hand-worked 2×2: [[2, 1], [1, 2]] has eigenvalues 3 and 1 with vectors (1, 1)/√2 and (1, −1)/√2', () => {
+    const { values, vectors } = symmetricEigen([[2, 1], [1, 2]]);
+    expect(values[0]).toBeCloseTo(3, 12);
+    expect(values[1]).toBeCloseTo(1, 12);
+    expect(Math.abs(vectors[0]![0]!)).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(vectors[0]![0]! * vectors[1]![0]!).toBeGreaterThan(0);
+  });
+
+  it('reconstructs random symmetric matrices with orthonormal vectors', () => {
+    const rng = Rng.fromSeed(2);
+    for (let trial = 0; trial < 100; trial++) {
+      const n = 1 + rng.int(10);
+      const a = gramianOf(randomJacobian(rng, n, 1 + rng.int(10), trial % 4));
+      const scale = Math.max(...a.map((row, i) => row[i]!)) || 1;
+      const { values, vectors, report } = symmetricEigen(a);
+      expect(report.converged).toBe(true);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let rebuilt = 0;
+          let gram = 0;
+          for (let k = 0; k < n; k++) {
+            rebuilt += vectors[i]![k]! * values[k]! * vectors[j]![k]!;
+            gram += vectors[k]![i]! * vectors[k]![j]!;
+          }
+          expect(Math.abs(rebuilt - a[i]![j]!) / scale).toBeLessThan(1e-10);
+          expect(Math.abs(gram - (i === j ? 1 : 0))).toBeLessThan(1e-10);
+        }
+      }
+      for (let k = 1; k < n; k++) expect(values[k - 1]!).toBeGreaterThanOrEqual(values[k]!);
+    }
+  });
+});
