@@ -1,0 +1,2 @@
+export { pcgrad, pcgradWeights } from './pcgrad';
+export type { PCGradOptions, PCGradState } from './pcgrad';
