@@ -1,0 +1,2 @@
+export { dwa } from './dwa';
+export type { DwaEpochMeans, DwaOptions, DwaState } from './dwa';

@@ -1,0 +1,2 @@
+export { rlw } from './rlw';
+export type { RlwOptions, RlwState } from './rlw';

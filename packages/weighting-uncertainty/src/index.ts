@@ -1,0 +1,2 @@
+export { uncertainty } from './uncertainty';
+export type { UncertaintyForm, UncertaintyOptions, UncertaintyState } from './uncertainty';
