@@ -220,6 +220,11 @@ export class Trainer {
     return history;
   }
 
+  /** Current values of the weighting's trainable parameters (e.g. uncertainty's log-variances), by key. */
+  weightingParameters(): Record<string, number[]> {
+    return Object.fromEntries(Object.entries(this.engine.weightingParams).map(([key, variable]) => [key, Array.from(variable.dataSync())]));
+  }
+
   /** Per-task loss (raw, over labelled examples) and metrics over a whole source. Disposes its batches. */
   async evaluate(source: DataSource): Promise<EvaluationReport> {
     return evaluateModel(this.model, source);

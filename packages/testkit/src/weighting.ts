@@ -6,6 +6,7 @@ import {
   Rng,
   type GradientSite,
   type StepInfo,
+  type TaskKind,
   type Weighting,
   type WeightingContext,
   type WeightingLevel,
@@ -53,6 +54,8 @@ export interface WeightingCheckOptions {
    * for weightings whose options name tasks.
    */
   taskNames?: readonly string[];
+  /** Kind of every task in the context's task specs (default 'regression'). */
+  taskKind?: TaskKind;
   /** Calls counted by the leak check (default 50). */
   leakSteps?: number;
   /** Relative tolerance of the property comparisons (default 1e-4). */
@@ -124,7 +127,9 @@ export async function checkWeighting(weighting: Weighting<any>, options: Weighti
 
   const rng = Rng.fromSeed(seed);
   let calls = 0;
-  const contextFor = (names: string[]): WeightingContext => ({ taskNames: names, seed });
+  const taskKind = options.taskKind ?? 'regression';
+  const specsFor = (names: readonly string[]) => names.map((name) => ({ name, kind: taskKind, units: 1 }));
+  const contextFor = (names: string[]): WeightingContext => ({ taskNames: names, tasks: specsFor(names), seed });
   const siteAt = (k: number): GradientSite | null => (sites.length ? sites[k % sites.length]! : null);
 
   const init = (context: WeightingContext): unknown => {
@@ -209,7 +214,7 @@ export async function checkWeighting(weighting: Weighting<any>, options: Weighti
     const names = pool.slice(0, 3);
     const problems = [randomProblem(rng, names, [0, 1, 2]), randomProblem(rng, names, [0, 2]), randomProblem(rng, names, [0, 1, 2])];
     const run = (runSeed: number): number[][] => {
-      const context: WeightingContext = { taskNames: names, seed: runSeed };
+      const context: WeightingContext = { taskNames: names, tasks: specsFor(names), seed: runSeed };
       let state = init(context);
       return withParams(context, (params) =>
         Array.from({ length: 6 }, (_, k) => {
@@ -433,7 +438,8 @@ function callOnce(
   const count = activeTasks.length;
   const info: StepInfo = {
     step: settings.step,
-    epoch: 0,
+    // the epoch advances every two calls, so epoch-based weightings (DWA) leave their first phase
+    epoch: Math.floor(settings.step / 2),
     taskNames: problem.names,
     activeTasks,
     activeIndices: problem.active,

@@ -138,6 +138,8 @@ describe('uncertainty weighting: conformance and training', () => {
     await checkWeighting(uncertainty({ form: 'classification', initialLogVariance: -0.5 }), {
       properties: { permutationInvariant: true, scaleInvariantWeights: true },
     });
+    // 'by-task' reads the kinds from context.tasks
+    await checkWeighting(uncertainty({ form: 'by-task' }), { taskKind: 'binary', properties: { permutationInvariant: true } });
   });
 
   it('trains in the engine without leaking (trainerSmokeCheck), in every form', async () => {
@@ -176,7 +178,7 @@ describe('uncertainty weighting: conformance and training', () => {
     const trainer = new Trainer({ model, weighting: uncertainty(), optimizer: { name: 'adam', learningRate: 0.05 }, seed: 3 });
     try {
       await trainer.fit(fromArrays({ inputs, targets }, { batchSize: 100 }), { epochs: 15 });
-      const learned = Array.from(trainer.engine.weightingParams.logVariance!.dataSync()).map(Math.exp);
+      const learned = Array.from(trainer.weightingParameters().logVariance!).map(Math.exp);
       console.log('true noise variances', noiseVariance, 'learned σ² = e^s', learned.map((v) => Number(v.toPrecision(3))));
       expect(learned[0]!).toBeLessThan(learned[1]!);
       expect(learned[1]!).toBeLessThan(learned[2]!);
@@ -206,7 +208,7 @@ describe('uncertainty weighting: conformance and training', () => {
     try {
       const report = trainer.step(batch);
       expect(report.active).toEqual({ a: true, b: false });
-      const [sa, sb] = Array.from(trainer.engine.weightingParams.logVariance!.dataSync());
+      const [sa, sb] = Array.from(trainer.weightingParameters().logVariance!);
       expect(sb).toBe(Math.fround(-0.4));
       expect(sa).not.toBeCloseTo(0.3, 6);
       // The reported weight of the active task is e^{−0.3}/2 (regression form).
