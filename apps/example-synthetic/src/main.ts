@@ -1,17 +1,20 @@
-import { register, Trainer, useBackend, type EvaluationReport } from '@mtljs/core';
-import { cpuBackend } from '@mtljs/backend-cpu';
-import { wasmBackend } from '@mtljs/backend-wasm';
-import { syntheticTasks } from '@mtljs/datasets';
-import { hardSharing } from '@mtljs/sharing-hard';
+import { defaultRegistry, syntheticTasks, Trainer, useBackend, type EvaluationReport } from 'mtljs';
 
-// The main job: a hard-sharing MLP trained with equal weighting on the synthetic tasks of the
-// MMoE paper (two regression tasks whose linear parts have correlation p), printing each task's
-// validation loss and metrics after every epoch and at the end.
+// The main job: a hard-sharing MLP trained with equal weighting (or any registered weighting,
+// --weighting=pcgrad) on the synthetic tasks of the MMoE paper (two regression tasks whose linear
+// parts have correlation p), printing each task's validation loss and metrics after every epoch
+// and at the end. Importing 'mtljs' registers the standard plugins by name.
 
-function argument(name: string, fallback: number): number {
+function text(name: string, fallback: string): string {
   const prefix = `--${name}=`;
   const found = process.argv.find((a) => a.startsWith(prefix));
-  return found ? Number(found.slice(prefix.length)) : fallback;
+  return found ? found.slice(prefix.length) : fallback;
+}
+
+function argument(name: string, fallback: number): number {
+  const value = Number(text(name, String(fallback)));
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number`);
+  return value;
 }
 
 function formatTasks(report: EvaluationReport): string {
@@ -30,18 +33,17 @@ async function main(): Promise<void> {
   const correlation = argument('correlation', 0.8);
   const seed = argument('seed', 42);
   const trainSize = argument('train-size', 8000);
-  register(cpuBackend(), { replace: true });
-  register(wasmBackend(), { replace: true });
+  const weighting = text('weighting', 'ew');
   await useBackend('auto');
 
   const data = syntheticTasks({ tasks: 2, correlation, trainSize, validationSize: 2000, seed, batchSize: 128 });
-  const model = hardSharing().build(
+  const model = defaultRegistry().get('sharing', 'hard').build(
     { tasks: data.tasks, inputShape: data.inputShape, encoder: { type: 'mlp', units: [64, 32] }, head: { type: 'mlp', units: [16] } },
     { seed },
   );
-  const trainer = new Trainer({ model, weighting: 'ew', optimizer: { name: 'adam', learningRate: 3e-3 }, seed });
+  const trainer = new Trainer({ model, weighting, optimizer: { name: 'adam', learningRate: 3e-3 }, seed });
 
-  console.log(`mtljs main job: hard sharing + equal weighting, ${data.tasks.length} synthetic regression tasks (correlation ${correlation}), ${epochs} epochs`);
+  console.log(`mtljs main job: hard sharing + weighting '${weighting}', ${data.tasks.length} synthetic regression tasks (correlation ${correlation}), ${epochs} epochs`);
   const initial = await trainer.evaluate(data.validation);
   console.log(`before training (validation):\n${formatTasks(initial)}`);
   const started = Date.now();

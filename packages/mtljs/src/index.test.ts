@@ -1,0 +1,41 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createRegistry, defaultRegistry, registerStandardPlugins, syntheticTasks, Trainer, useBackend } from './index';
+
+beforeAll(async () => {
+  await useBackend('cpu', { log: () => {} });
+});
+
+describe('the umbrella package', () => {
+  it('registers the standard plugins on import, by name', () => {
+    const registry = defaultRegistry();
+    expect(registry.list('sharing')).toContain('hard');
+    expect(registry.list('weighting')).toEqual(['dwa', 'ew', 'gradnorm', 'pcgrad', 'rlw', 'static', 'uncertainty']);
+    expect(registry.list('backend')).toEqual(['cpu', 'wasm']);
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it('registering again adds nothing and keeps a plugin the user registered first', () => {
+    const registry = createRegistry();
+    const mine = { kind: 'weighting', name: 'pcgrad', apiVersion: 1, level: 'loss' } as const;
+    registry.register(mine as never);
+    const added = registerStandardPlugins(registry);
+    expect(added).not.toContain('weighting:pcgrad');
+    expect(registry.get('weighting', 'pcgrad')).toBe(mine);
+    expect(registerStandardPlugins(registry)).toEqual([]);
+  });
+
+  it('every registered weighting trains a hard-sharing model by name', async () => {
+    const data = syntheticTasks({ tasks: 2, trainSize: 64, validationSize: 32, inputDim: 8, batchSize: 32, seed: 1 });
+    const sharing = defaultRegistry().get('sharing', 'hard');
+    for (const name of defaultRegistry().list('weighting')) {
+      const model = sharing.build({ tasks: data.tasks, inputShape: data.inputShape, encoder: { type: 'mlp', units: [8] } }, { seed: 1 });
+      const weighting = name === 'static' ? { name, options: { weights: { task1: 2 } } } : name;
+      const trainer = new Trainer({ model, weighting, seed: 1 });
+      const history = await trainer.fit(data.train, { epochs: 3 });
+      for (const loss of Object.values(history[2]!.trainLosses)) expect(Number.isFinite(loss)).toBe(true);
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+});
