@@ -10,3 +10,5 @@ export { trainerSmokeCheck } from './trainer-smoke';
 export type { TrainerSmokeOptions, TrainerSmokeReport, TrainerSmokeRun } from './trainer-smoke';
 export { compareWithEqualWeighting } from './benchmark';
 export type { BenchmarkData, CompareOptions, CompareReport } from './benchmark';
+export { TOY_STARTS, toyGradients, toyObjectives, toyProblem, twoGradientMinNorm } from './toy';
+export type { ToyProblem } from './toy';
