@@ -68,6 +68,7 @@ describe('per-task gradients at each site equal tf.variableGrads taken task by t
         }
       });
       expect(gradients.perTask).toHaveLength(3);
+      console.log(`site '${site}': max |engine − tf.variableGrads| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-5);
       gradients.dispose();
       prepared.dispose();
@@ -93,6 +94,7 @@ describe('a weighting of fixed weights w gives the shared update of static weigh
         const report = engineFor(tested, weighting(), site).runStep(batch);
         let worst = 0;
         reference.sharedVariables().forEach((v, i) => (worst = Math.max(worst, maxAbsDiff(v, tested.sharedVariables()[i]!))));
+        console.log(`${label}${penalty ? ' + penalty' : ''}: max |shared update − static Σ w_t L_t update| = ${worst.toExponential(2)}`);
         expect(worst).toBeLessThanOrEqual(1e-5);
         // the shared variables did move
         const fresh = tinyModel(TASKS, { seed: 5 });
