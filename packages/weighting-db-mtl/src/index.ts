@@ -1,0 +1,2 @@
+export { dbMtl } from './db-mtl';
+export type { DbMtlOptions, DbMtlState } from './db-mtl';

@@ -1,0 +1,2 @@
+export { famo } from './famo';
+export type { FamoOptions, FamoState } from './famo';

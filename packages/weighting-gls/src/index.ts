@@ -1,0 +1,2 @@
+export { gls } from './gls';
+export type { GlsOptions } from './gls';
