@@ -1,0 +1,2 @@
+export { conFig, config, configWeights } from './config';
+export type { ConFIGOptions, ConFIGResult, ConFIGState } from './config';

@@ -1,0 +1,2 @@
+export { drawUniforms, graddrop } from './graddrop';
+export type { GradDropOptions, GradDropState } from './graddrop';

@@ -1,0 +1,2 @@
+export { gradvac, gradvacStep } from './gradvac';
+export type { GradVacOptions, GradVacState, GradVacStepResult } from './gradvac';
