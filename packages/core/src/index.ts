@@ -78,5 +78,18 @@ export { disposeBatch, fromArrays } from './data/memory';
 export type { MemoryData, MemorySourceOptions, NumericRows } from './data/memory';
 export { assertBackend, currentBackend, setTfjsBackend, useBackend } from './backend';
 export type { BackendChoice, UseBackendOptions } from './backend';
-export { choleskySolve, dot, dualConeProjectionWeights, matVec, minNormPoint, nonnegativeQp, projectToSimplex, symmetricEigen } from './solvers';
+export {
+  choleskySolve,
+  dot,
+  dualConeProjectionWeights,
+  matVec,
+  minNormPoint,
+  nearestPositiveSemidefinite,
+  nonnegativeQp,
+  projectToSimplex,
+  repairedPositiveSemidefinite,
+  symmetricEigen,
+} from './solvers';
+export { activePreference, checkPreference, checkPreferenceTasks } from './weighting/preference';
+export type { TaskPreference } from './weighting/preference';
 export type { Matrix, NonnegativeQpOptions, SolverReport } from './solvers';

@@ -74,7 +74,11 @@ export function nonnegativeQp(q: Matrix, c: readonly number[], options: Nonnegat
   const n = c.length;
   const scale = maxAbsDiagonal(q) || Math.max(...c.map(Math.abs), 1);
   const ridge = (options.ridge ?? 1e-10) * (maxAbsDiagonal(q) / scale || 1);
-  const Q = q.map((row, i) => row.map((v, j) => v / scale + (i === j ? ridge : 0)));
+  // G = J·Jᵀ is PSD, but formed in float32 it can come out slightly indefinite (an eigenvalue of
+  // −1e-10 relative, beyond the ridge, seen near the toy problem's Pareto set); then the nearest
+  // PSD matrix replaces it, so the Cholesky solves below cannot fail.
+  const symmetric = q.map((row, i) => row.map((v, j) => (v + q[j]![i]!) / (2 * scale)));
+  const Q = withRidge(repairedPositiveSemidefinite(symmetric, ridge), ridge);
   const C = c.map((v) => v / scale);
   const maxIterations = options.maxIterations ?? 100 * n + 100;
   const tolerance = 1e-12;
@@ -94,7 +98,8 @@ export function nonnegativeQp(q: Matrix, c: readonly number[], options: Nonnegat
     return z;
   };
 
-  while (iterations < maxIterations) {
+  let failed = false;
+  while (iterations < maxIterations && !failed) {
     const g = gradient();
     let entering = -1;
     let mostNegative = -tolerance;
@@ -111,8 +116,9 @@ export function nonnegativeQp(q: Matrix, c: readonly number[], options: Nonnegat
       iterations += 1;
       const z = solveFree();
       if (!z) {
+        // cannot happen for the PSD-repaired, ridged Q; stop, and let the residual tell
         free.delete(entering);
-        iterations = maxIterations;
+        failed = true;
         break;
       }
       const blocked = [...free].filter((i) => z[i]! <= 0);
@@ -133,7 +139,7 @@ export function nonnegativeQp(q: Matrix, c: readonly number[], options: Nonnegat
   }
   const g = gradient();
   const residual = Math.max(0, ...x.map((xi, i) => Math.abs(Math.min(xi, g[i]!))));
-  return { x, report: { residual, iterations, converged: iterations < maxIterations && residual <= 1e-6 } };
+  return { x, report: { residual, iterations, converged: residual <= 1e-6 } };
 }
 
 /**
@@ -166,12 +172,53 @@ export function minNormPoint(gramian: Matrix, options: NonnegativeQpOptions = {}
 
 /**
  * Weights of the projection of Jᵀu onto the dual cone of J's rows, {v : Jv ≥ 0} (UPGrad and
- * DualProj, Quinton & Rey 2024): Jᵀ(u + w*) with w* = argmin_{w ≥ 0} ½(u + w)ᵀG(u + w), i.e. the
- * non-negative QP with Q = G, c = Gu. Returns u + w*.
+ * DualProj, Quinton & Rey 2024): Jᵀw with w = argmin_{w ≥ u} wᵀGw, i.e. u + the solution of the
+ * non-negative QP with Q = G, c = Gu. The cone depends only on the rows' directions, so the QP is
+ * solved on the cosine matrix Ĝ = D⁻¹GD⁻¹ (D = diag of the row norms) for ŵ = Dw and mapped back:
+ * the solver's ridge then weighs every task alike, instead of drowning a task whose gradient is
+ * 1e-4 times the largest (measured: an update left at cos −0.1 with such a task on raw G). A zero
+ * row constrains nothing and keeps its preference weight.
  */
 export function dualConeProjectionWeights(gramian: Matrix, preference: readonly number[], options: NonnegativeQpOptions = {}): { weights: number[]; report: SolverReport } {
-  const { x, report } = nonnegativeQp(gramian, matVec(gramian, preference), options);
-  return { weights: x.map((w, i) => w + preference[i]!), report };
+  const norms = gramian.map((row, i) => Math.sqrt(Math.max(row[i]!, 0)));
+  const rows = norms.flatMap((norm, i) => (norm > 0 && Number.isFinite(norm) ? [i] : []));
+  const weights = [...preference];
+  if (rows.length === 0) return { weights, report: { residual: 0, iterations: 0, converged: true } };
+  // Dividing by the norms amplifies float32 rounding (a cosine of −1 − 2e-8 was measured): clip the
+  // cosines to [−1, 1] and repair what is still indefinite BEFORE the linear term is formed.
+  const cosines = repairedPositiveSemidefinite(
+    rows.map((i) => rows.map((j) => (i === j ? 1 : Math.min(1, Math.max(-1, (gramian[i]![j]! + gramian[j]![i]!) / 2 / (norms[i]! * norms[j]!)))))),
+  );
+  const start = rows.map((i) => norms[i]! * preference[i]!);
+  const { x, report } = nonnegativeQp(cosines, matVec(cosines, start), options);
+  rows.forEach((i, k) => (weights[i] = (x[k]! + start[k]!) / norms[i]!));
+  return { weights, report };
+}
+
+function withRidge(matrix: Matrix, ridge: number): Matrix {
+  return matrix.map((row, i) => row.map((v, j) => v + (i === j ? ridge : 0)));
+}
+
+/**
+ * `matrix` when `matrix + ridge·I` has a Cholesky factor, else its nearest PSD matrix: the repair
+ * for Gramians that float32 rounding left slightly indefinite. Callers that also build a linear
+ * term from the matrix must build it from the repaired one, or the term leaves the matrix's range.
+ */
+export function repairedPositiveSemidefinite(matrix: Matrix, ridge = 1e-10): Matrix {
+  const scale = maxAbsDiagonal(matrix) || 1;
+  if (choleskySolve(withRidge(matrix, ridge * scale), new Array<number>(matrix.length).fill(1))) return matrix;
+  return nearestPositiveSemidefinite(matrix);
+}
+
+/**
+ * The nearest positive semidefinite matrix in the Frobenius norm (Higham 1988): the symmetric part
+ * with its negative eigenvalues set to zero.
+ */
+export function nearestPositiveSemidefinite(matrix: Matrix): Matrix {
+  const symmetric = matrix.map((row, i) => row.map((v, j) => (v + matrix[j]![i]!) / 2));
+  const { values, vectors } = symmetricEigen(symmetric);
+  const clipped = values.map((v) => Math.max(v, 0));
+  return symmetric.map((_, i) => symmetric.map((__, j) => clipped.reduce((sum, v, k) => sum + vectors[i]![k]! * v * vectors[j]![k]!, 0)));
 }
 
 /** Euclidean projection onto the probability simplex {x ≥ 0, Σx = total} (sort-based, Held et al. 1974). */

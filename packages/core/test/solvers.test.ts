@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dot, dualConeProjectionWeights, matVec, minNormPoint, nonnegativeQp, projectToSimplex, Rng, symmetricEigen } from '../src/index';
+import { activePreference, checkPreferenceTasks, dot, dualConeProjectionWeights, matVec, minNormPoint, nearestPositiveSemidefinite, nonnegativeQp, projectToSimplex, Rng, symmetricEigen } from '../src/index';
 
 const gramianOf = (jacobian: number[][]) => jacobian.map((a) => jacobian.map((b) => dot(a, b)));
 
@@ -125,5 +125,58 @@ describe('symmetricEigen', () => {
       }
       for (let k = 1; k < n; k++) expect(values[k - 1]!).toBeGreaterThanOrEqual(values[k]!);
     }
+  });
+});
+
+describe('robustness found on real Gramians', () => {
+  // g1 ≈ 2·g2 with a rounding error that makes det(G) = −4e-9 < 0: an eigenvalue of about −8e-10,
+  // below the solver's relative ridge, as float32 Gramians of nearly parallel gradients can be.
+  const indefinite = [
+    [4, 2],
+    [2, 1 - 1e-9],
+  ];
+
+  it('nonnegativeQp and minNormPoint still converge on a slightly indefinite Gramian', () => {
+    expect(symmetricEigen(indefinite).values[1]).toBeLessThan(-1e-10);
+    const { weights, report } = minNormPoint(indefinite);
+    expect(report.converged).toBe(true);
+    expect(report.residual).toBeLessThanOrEqual(1e-6);
+    // the shorter gradient g2 is the min-norm point of the (nearly degenerate) hull
+    expect(weights[0]).toBeCloseTo(0, 6);
+    expect(weights[1]).toBeCloseTo(1, 6);
+  });
+
+  it('nearestPositiveSemidefinite clips negative eigenvalues only', () => {
+    const repaired = nearestPositiveSemidefinite(indefinite);
+    expect(Math.min(...symmetricEigen(repaired).values)).toBeGreaterThanOrEqual(-1e-15);
+    expect(Math.abs(repaired[0]![0]! - 4)).toBeLessThan(1e-8);
+    const psd = [[2, 1], [1, 2]];
+    expect(nearestPositiveSemidefinite(psd).flat().map((v) => Number(v.toFixed(12)))).toEqual([2, 1, 1, 2]);
+  });
+
+  it('the dual-cone projection does not conflict with a task whose gradient is 1e-4 of another', () => {
+    const jacobian = [[1, 0.2, 0], [-1e-4, 0, 1e-5]];
+    const g = gramianOf(jacobian);
+    for (const preference of [[1, 0], [0.5, 0.5], [1, 1]]) {
+      const { weights } = dualConeProjectionWeights(g, preference);
+      const update = [0, 1, 2].map((k) => weights[0]! * jacobian[0]![k]! + weights[1]! * jacobian[1]![k]!);
+      const cosine = (row: number[]) => dot(update, row) / Math.sqrt(dot(update, update) * dot(row, row));
+      expect(cosine(jacobian[1]!)).toBeGreaterThanOrEqual(-1e-6);
+      expect(cosine(jacobian[0]!)).toBeGreaterThanOrEqual(-1e-6);
+    }
+  });
+});
+
+describe('task preferences', () => {
+  const context = { taskNames: ['a', 'b', 'c'], seed: 0 };
+  it('resolve by position or by name for the active tasks, with mean/sum defaults', () => {
+    expect(activePreference('x', undefined, 'mean', ['a', 'c'], [0, 2])).toEqual([0.5, 0.5]);
+    expect(activePreference('x', undefined, 'sum', ['a', 'c'], [0, 2])).toEqual([1, 1]);
+    expect(activePreference('x', [1, 2, 3], 'mean', ['a', 'c'], [0, 2])).toEqual([1, 3]);
+    expect(activePreference('x', { a: 4, b: 5, c: 6 }, 'mean', ['b'], [1])).toEqual([5]);
+  });
+  it('name what is wrong', () => {
+    expect(() => checkPreferenceTasks('upgrad', [1, 2], context)).toThrowError(/has 2 entries but the model has 3 tasks/);
+    expect(() => checkPreferenceTasks('upgrad', { a: 1, b: 1, d: 1 }, context)).toThrowError(/names task 'd'/);
   });
 });

@@ -1,0 +1,85 @@
+import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
+import {
+  API_VERSION,
+  MtlError,
+  checkOptions,
+  type GramianWeighting,
+  type SolverReport,
+  type StepInfo,
+  type WeightsResult,
+  activePreference,
+  checkPreference,
+  checkPreferenceTasks,
+  dualConeProjectionWeights,
+  type TaskPreference,
+} from '@mtljs/core';
+
+export interface DualProjOptions {
+  /**
+   * The preference vector u ≥ 0 whose combination Jᵀu is projected: one number per task of the
+   * model (in its order) or an object of task name → number. Default: 1/T for each of the T
+   * active tasks (the mean gradient, torchjd's default), or 1 each with `reduction: 'sum'`.
+   */
+  preference?: TaskPreference;
+  /** Default preference when `preference` is not given: 'mean' (1/T, default) or 'sum' (1). */
+  reduction?: 'mean' | 'sum';
+  /** Iteration limit of the active-set solve (default: core's, 100·T + 100). */
+  maxIterations?: number;
+}
+
+/**
+ * DualProj's weights from a plain Gramian (Quinton & Rey 2024, "Jacobian Descent for Multi-Objective
+ * Optimization"; the projection of GEM, Lopez-Paz & Ranzato 2017, eq. 11): the combination Jᵀu is
+ * projected onto the dual cone {v : Jv ≥ 0}; the projection is Jᵀw with
+ * w = u + argmin_{x ≥ 0} ½(u + x)ᵀG(u + x) (Quinton & Rey, Proposition 1; core's
+ * `dualConeProjectionWeights`, which solves it on the Gramian of the normalised gradients).
+ */
+export function dualprojWeights(
+  gramian: readonly (readonly number[])[],
+  preference: readonly number[],
+  options: { maxIterations?: number } = {},
+): { weights: number[]; report: SolverReport } {
+  return dualConeProjectionWeights(gramian.map((row) => [...row]), preference, options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations });
+}
+
+function badOption(option: string, message: string): MtlError {
+  return new MtlError('BAD_CONFIG', `weighting 'dualproj': option '${option}' ${message}`, { plugin: 'dualproj', option });
+}
+
+/**
+ * DualProj (Quinton & Rey 2024) as a Gramian weighting: the mean of the active tasks' gradients
+ * (or their combination with a preference vector), projected onto the dual cone of those
+ * gradients, so the update never conflicts with any task (J·update ≥ 0). Sites 'shared' (default)
+ * and 'features'.
+ */
+export function dualproj(options: DualProjOptions = {}): GramianWeighting<null> {
+  checkOptions("weighting 'dualproj'", options, ['preference', 'reduction', 'maxIterations']);
+  checkPreference('dualproj', options.preference);
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') throw badOption('reduction', `must be 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
+  if (options.reduction !== undefined && options.preference !== undefined) {
+    throw badOption('reduction', "sets the default preference (1/T or 1 each); it cannot be combined with option 'preference'");
+  }
+  const maxIterations = options.maxIterations;
+  if (maxIterations !== undefined && !(Number.isInteger(maxIterations) && maxIterations >= 1)) {
+    throw badOption('maxIterations', `must be a positive integer, got ${JSON.stringify(maxIterations)}`);
+  }
+  const preference = options.preference;
+  return {
+    kind: 'weighting',
+    name: 'dualproj',
+    apiVersion: API_VERSION,
+    level: 'gramian',
+    sites: ['shared', 'features'],
+    configure: (next) => dualproj(next as DualProjOptions),
+    init(context) {
+      checkPreferenceTasks('dualproj', preference, context);
+      return null;
+    },
+    weigh(gramian: Tensor2D, _losses: Tensor1D, state: null, info: StepInfo): WeightsResult<null> {
+      const u = activePreference('dualproj', preference, reduction, info.activeTasks, info.activeIndices);
+      const result = dualprojWeights(gramian.arraySync(), u, maxIterations === undefined ? {} : { maxIterations });
+      return { weights: result.weights, state, diagnostics: { solver: result.report } };
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { dualproj, dualprojWeights } from './dualproj';
+export type { DualProjOptions } from './dualproj';

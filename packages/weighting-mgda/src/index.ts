@@ -1,0 +1,2 @@
+export { mgda, mgdaWeights } from './mgda';
+export type { MGDANormalization, MGDAOptions, MGDAResult } from './mgda';

@@ -1,0 +1,2 @@
+export { upgrad, upgradWeights } from './upgrad';
+export type { UPGradOptions, UPGradResult } from './upgrad';

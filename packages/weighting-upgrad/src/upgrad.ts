@@ -1,0 +1,109 @@
+import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
+import {
+  API_VERSION,
+  MtlError,
+  checkOptions,
+  type GramianWeighting,
+  type SolverReport,
+  type StepInfo,
+  type WeightsResult,
+  activePreference,
+  checkPreference,
+  checkPreferenceTasks,
+  dualConeProjectionWeights,
+  type TaskPreference,
+} from '@mtljs/core';
+
+export interface UPGradOptions {
+  /**
+   * The preference vector u ≥ 0 that combines the projected gradients: one number per task of the
+   * model (in its order) or an object of task name → number. Default: 1/T for each of the T
+   * active tasks (torchjd's default), or 1 each with `reduction: 'sum'`.
+   */
+  preference?: TaskPreference;
+  /** Default preference when `preference` is not given: 'mean' (1/T, default) or 'sum' (1). */
+  reduction?: 'mean' | 'sum';
+  /** Iteration limit of each projection's active-set solve (default: core's, 100·T + 100). */
+  maxIterations?: number;
+}
+
+export interface UPGradResult {
+  /** w = Σ_i u_i w⁽ⁱ⁾. */
+  weights: number[];
+  /** w⁽ⁱ⁾: the weights of the projection of g_i onto the dual cone, Jᵀw⁽ⁱ⁾ = π(g_i). */
+  projections: number[][];
+  /** The solves together: the largest residual, the iterations summed, all converged. */
+  report: SolverReport;
+}
+
+/**
+ * UPGrad's weights from a plain Gramian (Quinton & Rey 2024, "Jacobian Descent for Multi-Objective
+ * Optimization"): each task gradient g_i = Jᵀe_i is projected onto the dual cone
+ * {v : Jv ≥ 0} of the task gradients, π(g_i) = Jᵀw⁽ⁱ⁾ with w⁽ⁱ⁾ = e_i + argmin_{x ≥ 0} ½(e_i + x)ᵀG(e_i + x)
+ * (their Proposition 1; core's `dualConeProjectionWeights`, which solves it on the Gramian of the
+ * normalised gradients), and the projections are combined with
+ * the preference: update Σ_i u_i π(g_i) = Jᵀw, w = Σ_i u_i w⁽ⁱ⁾. For u_i ≥ 0 the projection of
+ * u_i g_i is u_i π(g_i) (the cone is invariant under positive scaling), so this is also Σ_i π(u_i g_i).
+ */
+export function upgradWeights(
+  gramian: readonly (readonly number[])[],
+  preference: readonly number[],
+  options: { maxIterations?: number } = {},
+): UPGradResult {
+  const count = gramian.length;
+  const weights = new Array<number>(count).fill(0);
+  const projections: number[][] = [];
+  const report: SolverReport = { residual: 0, iterations: 0, converged: true };
+  for (let i = 0; i < count; i++) {
+    const unit = Array.from({ length: count }, (_, k) => (k === i ? 1 : 0));
+    const projection = dualConeProjectionWeights(gramian.map((row) => [...row]), unit, options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations });
+    projections.push(projection.weights);
+    projection.weights.forEach((w, k) => (weights[k]! += preference[i]! * w));
+    report.residual = Math.max(report.residual, projection.report.residual);
+    report.iterations += projection.report.iterations;
+    report.converged &&= projection.report.converged;
+  }
+  return { weights, projections, report };
+}
+
+function badOption(option: string, message: string): MtlError {
+  return new MtlError('BAD_CONFIG', `weighting 'upgrad': option '${option}' ${message}`, { plugin: 'upgrad', option });
+}
+
+/**
+ * UPGrad — unconflicting projection of gradients (Quinton & Rey 2024) — as a Gramian weighting:
+ * every active task's gradient is projected onto the dual cone of all the active tasks' gradients
+ * and the projections are averaged (or combined with a preference vector). The update never
+ * conflicts with any task (J·update ≥ 0). Sites 'shared' (default) and 'features'.
+ */
+export function upgrad(options: UPGradOptions = {}): GramianWeighting<null> {
+  checkOptions("weighting 'upgrad'", options, ['preference', 'reduction', 'maxIterations']);
+  checkPreference('upgrad', options.preference);
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') throw badOption('reduction', `must be 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
+  if (options.reduction !== undefined && options.preference !== undefined) {
+    throw badOption('reduction', "sets the default preference (1/T or 1 each); it cannot be combined with option 'preference'");
+  }
+  const maxIterations = options.maxIterations;
+  if (maxIterations !== undefined && !(Number.isInteger(maxIterations) && maxIterations >= 1)) {
+    throw badOption('maxIterations', `must be a positive integer, got ${JSON.stringify(maxIterations)}`);
+  }
+  const preference = options.preference;
+  return {
+    kind: 'weighting',
+    name: 'upgrad',
+    apiVersion: API_VERSION,
+    level: 'gramian',
+    sites: ['shared', 'features'],
+    configure: (next) => upgrad(next as UPGradOptions),
+    init(context) {
+      checkPreferenceTasks('upgrad', preference, context);
+      return null;
+    },
+    weigh(gramian: Tensor2D, _losses: Tensor1D, state: null, info: StepInfo): WeightsResult<null> {
+      const u = activePreference('upgrad', preference, reduction, info.activeTasks, info.activeIndices);
+      const result = upgradWeights(gramian.arraySync(), u, maxIterations === undefined ? {} : { maxIterations });
+      return { weights: result.weights, state, diagnostics: { solver: result.report } };
+    },
+  };
+}
