@@ -1,0 +1,2 @@
+export { cagrad, cagradWeights } from './cagrad';
+export type { CAGradOptions, CAGradRescale, CAGradSolution } from './cagrad';
