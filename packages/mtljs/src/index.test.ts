@@ -10,7 +10,7 @@ describe('the umbrella package', () => {
   it('registers the standard plugins on import, by name', () => {
     const registry = defaultRegistry();
     expect(registry.list('sharing')).toContain('hard');
-    expect(registry.list('weighting')).toEqual(['dwa', 'ew', 'gradnorm', 'pcgrad', 'rlw', 'static', 'uncertainty']);
+    expect(registry.list('weighting')).toEqual(['aligned-mtl',  'cagrad',  'config',  'db-mtl',  'dualproj',  'dwa',  'ew',  'famo',  'gls',  'graddrop',  'gradnorm',  'gradvac',  'imtl-g',  'mgda',  'nash-mtl',  'pcgrad',  'rlw',  'static',  'uncertainty',  'upgrad']);
     expect(registry.list('backend')).toEqual(['cpu', 'wasm']);
     expect(tf.getBackend()).toBe('cpu');
   });
@@ -28,14 +28,17 @@ describe('the umbrella package', () => {
   it('every registered weighting trains a hard-sharing model by name', async () => {
     const data = syntheticTasks({ tasks: 2, trainSize: 64, validationSize: 32, inputDim: 8, batchSize: 32, seed: 1 });
     const sharing = defaultRegistry().get('sharing', 'hard');
+    const trainers: string[] = [];
     for (const name of defaultRegistry().list('weighting')) {
       const model = sharing.build({ tasks: data.tasks, inputShape: data.inputShape, encoder: { type: 'mlp', units: [8] } }, { seed: 1 });
       const weighting = name === 'static' ? { name, options: { weights: { task1: 2 } } } : name;
       const trainer = new Trainer({ model, weighting, seed: 1 });
+      trainers.push(name);
       const history = await trainer.fit(data.train, { epochs: 3 });
       for (const loss of Object.values(history[2]!.trainLosses)) expect(Number.isFinite(loss)).toBe(true);
       trainer.dispose();
       model.dispose();
     }
+    expect(trainers).toHaveLength(20);
   });
 });

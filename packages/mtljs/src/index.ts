@@ -2,22 +2,48 @@ import { defaultRegistry, equalWeighting, staticWeighting, type Plugin, type Reg
 import { cpuBackend } from '@mtljs/backend-cpu';
 import { wasmBackend } from '@mtljs/backend-wasm';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { dwa } from '@mtljs/weighting-dwa';
+import { uncertainty } from '@mtljs/weighting-uncertainty';
 import { gradnorm } from '@mtljs/weighting-gradnorm';
 import { pcgrad } from '@mtljs/weighting-pcgrad';
+import { dwa } from '@mtljs/weighting-dwa';
 import { rlw } from '@mtljs/weighting-rlw';
-import { uncertainty } from '@mtljs/weighting-uncertainty';
+import { mgda } from '@mtljs/weighting-mgda';
+import { upgrad } from '@mtljs/weighting-upgrad';
+import { dualproj } from '@mtljs/weighting-dualproj';
+import { cagrad } from '@mtljs/weighting-cagrad';
+import { imtlG } from '@mtljs/weighting-imtl-g';
+import { nashMtl } from '@mtljs/weighting-nash-mtl';
+import { alignedMtl } from '@mtljs/weighting-aligned-mtl';
+import { gradvac } from '@mtljs/weighting-gradvac';
+import { conFig } from '@mtljs/weighting-config';
+import { graddrop } from '@mtljs/weighting-graddrop';
+import { famo } from '@mtljs/weighting-famo';
+import { dbMtl } from '@mtljs/weighting-db-mtl';
+import { gls } from '@mtljs/weighting-gls';
 
 export * from '@mtljs/core';
 export { cpuBackend } from '@mtljs/backend-cpu';
 export { wasmBackend } from '@mtljs/backend-wasm';
 export { syntheticTasks } from '@mtljs/datasets';
 export { hardSharing } from '@mtljs/sharing-hard';
-export { dwa } from '@mtljs/weighting-dwa';
+export { uncertainty } from '@mtljs/weighting-uncertainty';
 export { gradnorm } from '@mtljs/weighting-gradnorm';
 export { pcgrad } from '@mtljs/weighting-pcgrad';
+export { dwa } from '@mtljs/weighting-dwa';
 export { rlw } from '@mtljs/weighting-rlw';
-export { uncertainty } from '@mtljs/weighting-uncertainty';
+export { mgda } from '@mtljs/weighting-mgda';
+export { upgrad } from '@mtljs/weighting-upgrad';
+export { dualproj } from '@mtljs/weighting-dualproj';
+export { cagrad } from '@mtljs/weighting-cagrad';
+export { imtlG } from '@mtljs/weighting-imtl-g';
+export { nashMtl } from '@mtljs/weighting-nash-mtl';
+export { alignedMtl } from '@mtljs/weighting-aligned-mtl';
+export { gradvac } from '@mtljs/weighting-gradvac';
+export { conFig } from '@mtljs/weighting-config';
+export { graddrop } from '@mtljs/weighting-graddrop';
+export { famo } from '@mtljs/weighting-famo';
+export { dbMtl } from '@mtljs/weighting-db-mtl';
+export { gls } from '@mtljs/weighting-gls';
 
 /** The standard plugins, each with its default options, in the order they are registered. */
 export function standardPlugins(): Plugin[] {
@@ -30,6 +56,19 @@ export function standardPlugins(): Plugin[] {
     pcgrad(),
     dwa(),
     rlw(),
+    mgda(),
+    upgrad(),
+    dualproj(),
+    cagrad(),
+    imtlG(),
+    nashMtl(),
+    alignedMtl(),
+    gradvac(),
+    conFig(),
+    graddrop(),
+    famo(),
+    dbMtl(),
+    gls(),
     cpuBackend(),
     wasmBackend(),
   ];

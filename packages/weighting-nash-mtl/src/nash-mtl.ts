@@ -10,6 +10,7 @@ import {
   type StepInfo,
   type WeightingContext,
   type WeightsResult,
+  nearestPositiveSemidefinite,
 } from '@mtljs/core';
 
 export interface NashMTLOptions {
@@ -102,10 +103,7 @@ export function nashMtlWeights(gramian: readonly (readonly number[])[], options:
   const norms = nonzero.map((i) => Math.sqrt(gramian[i]![i]!));
   const raw = nonzero.map((i, a) => nonzero.map((j, b) => (a === b ? 1 : gramian[i]![j]! / (norms[a]! * norms[b]!))));
   // C = V max(Λ, 0) Vᵀ: the nearest positive semidefinite matrix.
-  const eigen = symmetricEigen(raw);
-  const cosines = raw.map((_, a) =>
-    raw.map((__, b) => eigen.values.reduce((s, value, k) => s + Math.max(value, 0) * eigen.vectors[a]![k]! * eigen.vectors[b]![k]!, 0)),
-  );
+  const cosines = nearestPositiveSemidefinite(raw);
   const ridged = cosines.map((row, a) => row.map((v, b) => (a === b ? v + RIDGE : v)));
   const objective = (beta: readonly number[]) => {
     const cb = product(ridged, beta);
