@@ -12,3 +12,4 @@ export { compareWithEqualWeighting } from './benchmark';
 export type { BenchmarkData, CompareOptions, CompareReport } from './benchmark';
 export { TOY_STARTS, toyGradients, toyObjectives, toyProblem, twoGradientMinNorm } from './toy';
 export type { ToyProblem } from './toy';
+export { gramianOf, randomJacobian, REFERENCE_JACOBIANS } from './jacobians';
