@@ -13,3 +13,6 @@ export type { BenchmarkData, CompareOptions, CompareReport } from './benchmark';
 export { TOY_STARTS, toyGradients, toyObjectives, toyProblem, twoGradientMinNorm } from './toy';
 export type { ToyProblem } from './toy';
 export { gramianOf, randomJacobian, REFERENCE_JACOBIANS } from './jacobians';
+export { lossStepInfoFor, stepInfoFor, taskNamesFor, thrownBy, weighGramian } from './weighting-calls';
+export type { LossStepInfoOptions, StepInfoOptions, WeighGramianOptions, WeighGramianResult } from './weighting-calls';
+export { LEFT_RIGHT_TASKS, withSmallModel, withTinyModel } from './model-fixtures';

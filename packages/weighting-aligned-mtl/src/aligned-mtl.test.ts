@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alignedMtl, alignedMtlWeights, type AlignedMtlOptions } from './aligned-mtl';
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
 
 type Matrix = number[][];
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
-const gramianOf = (jacobian: Matrix) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 const matMul = (a: Matrix, b: Matrix) => a.map((row) => b[0]!.map((_, j) => row.reduce((sum, x, k) => sum + x * b[k]![j]!, 0)));
 const matVec = (a: Matrix, v: readonly number[]) => a.map((row) => dot(row, v));
 const add = (a: Matrix, b: Matrix, s = 1) => a.map((row, i) => row.map((x, j) => x + s * b[i]![j]!));
@@ -65,47 +64,15 @@ function inverseSqrt3(m: Matrix): Matrix {
   return z;
 }
 
-function infoFor(names: readonly string[]): StepInfo {
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
-
-const namesFor = (count: number) => Array.from({ length: count }, (_, t) => `task${t}`);
-
 /** Calls weigh as the engine does: G (float32) and the losses as tensors it owns and disposes. */
-function weigh(gramian: Matrix, options: AlignedMtlOptions = {}) {
-  const plugin = alignedMtl(options);
-  const count = gramian.length;
-  const names = namesFor(count);
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, plugin.init({ taskNames: names, seed: 0 }), infoFor(names));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics, state: result.state };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (gramian: Matrix, options: AlignedMtlOptions = {}) => weighGramian(alignedMtl(options), gramian);
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 5) => {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((value, k) => expect(value, `entry ${k}: ${actual.join(', ')} vs ${expected.join(', ')}`).toBeCloseTo(expected[k]!, digits));
 };
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -213,12 +180,13 @@ describe('aligned-mtl: hand-computed cases', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A random Jacobian: Gaussian rows scaled 10^±6, repeated, dependent, nearly parallel and zero rows. */
-function randomJacobian(rng: Rng, count: number, columns: number, scaleExponent = 6): Matrix {
+// Kept local: G goes through float32 below, so rows stay within 1e-2…1e2 (testkit's span 1e-6…1e6), and J is never all zero.
+/** A random Jacobian: Gaussian rows scaled 10^±2, repeated, dependent, nearly parallel and zero rows. */
+function moderateJacobian(rng: Rng, count: number, columns: number): Matrix {
   const jacobian: Matrix = [];
   for (let t = 0; t < count; t++) {
     const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-scaleExponent, scaleExponent);
+    const scale = 10 ** rng.uniform(-2, 2);
     if (kind <= 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, scale)));
     else if (kind === 2) jacobian.push([...jacobian[rng.int(t)]!]);
     else if (kind === 3) {
@@ -240,11 +208,9 @@ describe('aligned-mtl: properties on random Jacobians', () => {
   it('1000 random Jacobians (2–10 tasks, rank-deficient, nearly parallel, scaled 1e-6…1e6, zero): finite weights; zero J gives a zero update', () => {
     const rng = Rng.fromSeed(21);
     for (let trial = 0; trial < 1000; trial++) {
-      const count = 2 + rng.int(9);
-      const columns = 1 + rng.int(12);
-      const jacobian = randomJacobian(rng, count, columns);
-      const zero = trial % 50 === 0;
-      if (zero) jacobian.forEach((row) => row.fill(0));
+      const jacobian = randomJacobian(rng, trial);
+      const count = jacobian.length;
+      const zero = trial % 50 === 0; // randomJacobian's all-zero trials
       const gramian = gramianOf(jacobian);
       const { weights, diagnostics } = weigh(gramian);
       expect(weights).toHaveLength(count);
@@ -259,7 +225,7 @@ describe('aligned-mtl: properties on random Jacobians', () => {
     for (let trial = 0; trial < 300; trial++) {
       const count = 2 + rng.int(9);
       const columns = 1 + rng.int(12);
-      const jacobian = randomJacobian(rng, count, columns, 2);
+      const jacobian = moderateJacobian(rng, count, columns);
       const gramian = gramianOf(jacobian).map((row) => row.map(Math.fround));
       const { balance, sigma, rank } = alignedMtlWeights(gramian, new Array<number>(count).fill(1));
       expect(rank).toBeGreaterThan(0);
@@ -307,15 +273,6 @@ describe('aligned-mtl: properties on random Jacobians', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('aligned-mtl: options', () => {
-  const failure = (make: () => unknown) => {
-    try {
-      make();
-    } catch (error) {
-      return error as Error;
-    }
-    throw new Error('expected a throw');
-  };
-
   it('refuses unknown options and bad values, naming the option', () => {
     const cases: [AlignedMtlOptions, string][] = [
       [{ reducton: 'mean' } as never, "'reducton'"],
@@ -327,11 +284,11 @@ describe('aligned-mtl: options', () => {
       [{ maxSweeps: 0 }, "'maxSweeps'"],
     ];
     for (const [options, named] of cases) {
-      const error = failure(() => alignedMtl(options));
+      const error = thrownBy(() => alignedMtl(options));
       expect(isMtlError(error, 'BAD_CONFIG'), JSON.stringify(options)).toBe(true);
       expect(error.message).toContain(named);
     }
-    const unknownTask = failure(() => alignedMtl({ preference: { nope: 1 } }).init({ taskNames: ['a', 'b'], seed: 0 }));
+    const unknownTask = thrownBy(() => alignedMtl({ preference: { nope: 1 } }).init({ taskNames: ['a', 'b'], seed: 0 }));
     expect(isMtlError(unknownTask, 'BAD_CONFIG')).toBe(true);
     expect(unknownTask.message).toContain("'nope'");
     expect(alignedMtl().configure!({ reduction: 'mean' }).name).toBe('aligned-mtl');
@@ -339,27 +296,7 @@ describe('aligned-mtl: options', () => {
 });
 
 describe('aligned-mtl in the trainer', () => {
-  const tasks: TaskSpec[] = [
-    { name: 'left', kind: 'regression', units: 1 },
-    { name: 'right', kind: 'binary', units: 1 },
-    { name: 'third', kind: 'regression', units: 1 },
-  ];
-
-  function withModel(run: (model: ReturnType<ReturnType<typeof hardSharing>['build']>, batch: { inputs: tf.Tensor; targets: Record<string, tf.Tensor> }) => void) {
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = {
-      left: tf.randomNormal([8], 0, 1, 'float32', 4),
-      right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]),
-      third: tf.randomNormal([8], 0, 1, 'float32', 5),
-    };
-    try {
-      run(model, { inputs, targets });
-    } finally {
-      tf.dispose([inputs, ...Object.values(targets)]);
-      model.dispose();
-    }
-  }
+  const tasks: TaskSpec[] = [...LEFT_RIGHT_TASKS, { name: 'third', kind: 'regression', units: 1 }];
 
   it('trains at both sites without leaking (trainerSmokeCheck)', async () => {
     const report = await trainerSmokeCheck(hardSharing(), alignedMtl());
@@ -369,7 +306,7 @@ describe('aligned-mtl in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is refused by name', () => {
     const registry = createRegistry();
     registry.register(alignedMtl());
-    withModel((model, batch) => {
+    withSmallModel(hardSharing(), tasks, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'aligned-mtl', registry, seed: 2 });
       const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right', 'third']);
@@ -378,19 +315,14 @@ describe('aligned-mtl in the trainer', () => {
       const features = new Trainer({ model, weighting: { name: 'aligned-mtl', options: { reduction: 'mean' } }, site: 'features', registry, seed: 2 });
       expect(Object.values(features.step(batch).weights).every(Number.isFinite)).toBe(true);
       features.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'aligned-mtl', options: { maxSweep: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'aligned-mtl', options: { maxSweep: 1 } }, registry }));
       expect(isMtlError(error)).toBe(true);
       expect((error as Error).message).toContain('maxSweep');
     });
   });
 
   it("the step report carries the eigen-solver's report; a sweep limit that is hit becomes a warning", () => {
-    withModel((model, batch) => {
+    withSmallModel(hardSharing(), tasks, (model, batch) => {
       const trainer = new Trainer({ model, weighting: alignedMtl(), seed: 2 });
       const report = trainer.step(batch);
       const solver = report.diagnostics?.solver;

@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type StepReport, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type StepReport } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, TOY_STARTS, toyGradients, toyProblem, trainerSmokeCheck, twoGradientMinNorm } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, thrownBy, TOY_STARTS, toyGradients, toyProblem, trainerSmokeCheck, twoGradientMinNorm, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cagrad, cagradWeights, type CAGradOptions } from './cagrad';
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
-const gramianOf = (jacobian: number[][]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 /** Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: number[][]) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
@@ -65,75 +64,15 @@ function dualMinimum(jacobian: number[][], c: number): { value: number; w: numbe
   return best;
 }
 
-function infoFor(count: number): StepInfo {
-  const names = Array.from({ length: count }, (_, t) => `task${t}`);
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
-
 /** Calls weigh as the engine does: G (and the losses) as tensors it owns and disposes. */
-function weigh(gramian: number[][], options: CAGradOptions = {}) {
-  const plugin = cagrad(options);
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, plugin.init({ taskNames: infoFor(count).taskNames, seed: 0 }), infoFor(count));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (gramian: number[][], options: CAGradOptions = {}) => weighGramian(cagrad(options), gramian);
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 6) => {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((value, k) => expect(value, `entry ${k}: ${actual.join(', ')} vs ${expected.join(', ')}`).toBeCloseTo(expected[k]!, digits));
 };
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
-
-/**
- * Random Jacobians of 2–10 tasks: Gaussian rows with scales from 1e-6 to 1e6, repeated rows scaled
- * by ±(0.1..2) with 1e-4 relative noise (nearly parallel or anti-parallel), exact combinations of
- * earlier rows (rank-deficient), zero rows, fewer columns than tasks, and every 50th all zero.
- */
-function randomJacobian(rng: Rng, trial: number): number[][] {
-  const count = 2 + rng.int(9);
-  const columns = 1 + rng.int(12);
-  const rows: number[][] = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    if (kind <= 1) rows.push(Array.from({ length: columns }, () => rng.normal() * scale));
-    else if (kind === 2) {
-      const source = rows[rng.int(t)]!;
-      const factor = (rng.next() < 0.5 ? -1 : 1) * rng.uniform(0.1, 2);
-      rows.push(source.map((x) => factor * x * (1 + 1e-4 * rng.normal())));
-    } else if (kind === 3) {
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      const r = rows[rng.int(t)]!;
-      const s = rows[rng.int(t)]!;
-      rows.push(r.map((x, k) => a * x + b * s[k]!));
-    } else if (kind === 4) rows.push(new Array<number>(columns).fill(0));
-    else rows.push(Array.from({ length: columns }, () => rng.normal()));
-  }
-  if (trial % 50 === 0) rows.forEach((row) => row.fill(0));
-  return rows;
-}
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -290,14 +229,6 @@ describe('cagrad: conformance and options', () => {
   });
 
   it('refuses unknown options and bad values, naming them', () => {
-    const failure = (make: () => unknown) => {
-      try {
-        make();
-      } catch (error) {
-        return error as Error;
-      }
-      throw new Error('expected a throw');
-    };
     for (const [options, name] of [
       [{ alpha: 0.5 }, 'alpha'],
       [{ c: -1 }, 'c'],
@@ -307,7 +238,7 @@ describe('cagrad: conformance and options', () => {
       [{ maxIterations: 0 }, 'maxIterations'],
       [{ maxIterations: 2.5 }, 'maxIterations'],
     ] as const) {
-      const error = failure(() => cagrad(options as never));
+      const error = thrownBy(() => cagrad(options as never));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect(error.message).toContain(`'${name}'`);
     }
@@ -316,16 +247,6 @@ describe('cagrad: conformance and options', () => {
 });
 
 describe('cagrad in the trainer', () => {
-  const tasks: TaskSpec[] = [
-    { name: 'left', kind: 'regression', units: 1 },
-    { name: 'right', kind: 'binary', units: 1 },
-  ];
-  const build = () => hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-  const batch = () => ({
-    inputs: tf.randomNormal([8, 4], 0, 1, 'float32', 3),
-    targets: { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) },
-  });
-
   it('trains at both sites without leaking (trainerSmokeCheck)', async () => {
     const report = await trainerSmokeCheck(hardSharing(), cagrad());
     expect(report.runs.map((run) => run.site)).toEqual(['shared', 'features']);
@@ -334,32 +255,22 @@ describe('cagrad in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is named', () => {
     const registry = createRegistry();
     registry.register(cagrad());
-    const model = build();
-    const { inputs, targets } = batch();
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'cagrad', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).every(Number.isFinite)).toBe(true);
       trainer.dispose();
 
       const configured = new Trainer({ model, weighting: { name: 'cagrad', options: { c: 0, rescale: 0 } }, registry, seed: 2, site: 'features' });
       // c = 0: the mean of the gradients.
-      expect(Object.values(configured.step({ inputs, targets }).weights)).toEqual([0.5, 0.5]);
+      expect(Object.values(configured.step(batch).weights)).toEqual([0.5, 0.5]);
       configured.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'cagrad', options: { rescal: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'cagrad', options: { rescal: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain('rescal');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it("puts the solver's report in the step report, and an iteration limit in its warnings", () => {

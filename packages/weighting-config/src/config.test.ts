@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conFig, config, configWeights, type ConFIGOptions } from './config';
 
@@ -17,7 +17,6 @@ beforeAll(async () => {
 type Matrix = number[][];
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
-const gramianOf = (jacobian: Matrix) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 /** u = wᵀJ = Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: Matrix) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
@@ -41,46 +40,15 @@ function explicitConfig3(jacobian: Matrix): number[] {
   return unit.map((x) => length * x);
 }
 
-const namesFor = (count: number) => Array.from({ length: count }, (_, t) => `task${t}`);
-function infoFor(names: readonly string[]): StepInfo {
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
-
 /** Calls weigh as the engine does: G (float32) and the losses as tensors it owns and disposes. */
-function weigh(gramian: Matrix, options: ConFIGOptions = {}) {
-  const plugin = config(options);
-  const count = gramian.length;
-  const names = namesFor(count);
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, plugin.init({ taskNames: names, seed: 0 }), infoFor(names));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (gramian: Matrix, options: ConFIGOptions = {}) => weighGramian(config(options), gramian);
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 5) => {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((value, k) => expect(value, `entry ${k}: ${actual.join(', ')} vs ${expected.join(', ')}`).toBeCloseTo(expected[k]!, digits));
 };
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -155,29 +123,6 @@ describe('config: hand-computed cases', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A random Jacobian: Gaussian rows scaled 10^±6, repeated, dependent, nearly parallel and zero rows. */
-function randomJacobian(rng: Rng, count: number, columns: number, scaleExponent = 6): Matrix {
-  const jacobian: Matrix = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-scaleExponent, scaleExponent);
-    if (kind <= 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, scale)));
-    else if (kind === 2) jacobian.push([...jacobian[rng.int(t)]!]);
-    else if (kind === 3) {
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      const r = jacobian[rng.int(t)]!;
-      const s = jacobian[rng.int(t)]!;
-      jacobian.push(r.map((x, k) => a * x + b * s[k]!));
-    } else if (kind === 4) {
-      const r = jacobian[rng.int(t)]!;
-      const size = maxAbs(r) || 1;
-      jacobian.push(r.map((x) => x + rng.normal(0, 1e-4 * size)));
-    } else jacobian.push(new Array<number>(columns).fill(0));
-  }
-  return jacobian;
-}
-
 /** Well-conditioned: T ≤ columns Gaussian rows scaled 10^±1 (full row rank). */
 function fullRankJacobian(rng: Rng, count: number, columns: number): Matrix {
   return Array.from({ length: count }, () => {
@@ -190,11 +135,9 @@ describe('config: properties on random Jacobians', () => {
   it('1000 random Jacobians (2–10 tasks, rank-deficient, nearly parallel, scaled 1e-6…1e6, zero): finite weights; zero J gives a zero update', () => {
     const rng = Rng.fromSeed(31);
     for (let trial = 0; trial < 1000; trial++) {
-      const count = 2 + rng.int(9);
-      const columns = 1 + rng.int(12);
-      const jacobian = randomJacobian(rng, count, columns);
-      const zero = trial % 50 === 0;
-      if (zero) jacobian.forEach((row) => row.fill(0));
+      const jacobian = randomJacobian(rng, trial);
+      const count = jacobian.length;
+      const zero = trial % 50 === 0; // randomJacobian's all-zero trials
       const { weights, diagnostics } = weigh(gramianOf(jacobian));
       expect(weights).toHaveLength(count);
       expect(weights.every(Number.isFinite), `trial ${trial}: ${weights.join(', ')}`).toBe(true);
@@ -254,15 +197,6 @@ describe('config: properties on random Jacobians', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('config: options', () => {
-  const failure = (make: () => unknown) => {
-    try {
-      make();
-    } catch (error) {
-      return error as Error;
-    }
-    throw new Error('expected a throw');
-  };
-
   it('refuses unknown options and bad values, naming the option; conFig is the same factory', () => {
     const cases: [ConFIGOptions, string][] = [
       [{ relativeTolerence: 1e-6 } as never, "'relativeTolerence'"],
@@ -270,7 +204,7 @@ describe('config: options', () => {
       [{ maxSweeps: 1.5 }, "'maxSweeps'"],
     ];
     for (const [options, named] of cases) {
-      const error = failure(() => config(options));
+      const error = thrownBy(() => config(options));
       expect(isMtlError(error, 'BAD_CONFIG'), JSON.stringify(options)).toBe(true);
       expect(error.message).toContain(named);
     }
@@ -280,27 +214,7 @@ describe('config: options', () => {
 });
 
 describe('config in the trainer', () => {
-  const tasks: TaskSpec[] = [
-    { name: 'left', kind: 'regression', units: 1 },
-    { name: 'right', kind: 'binary', units: 1 },
-    { name: 'third', kind: 'regression', units: 1 },
-  ];
-
-  function withModel(run: (model: ReturnType<ReturnType<typeof hardSharing>['build']>, batch: { inputs: tf.Tensor; targets: Record<string, tf.Tensor> }) => void) {
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = {
-      left: tf.randomNormal([8], 0, 1, 'float32', 4),
-      right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]),
-      third: tf.randomNormal([8], 0, 1, 'float32', 5),
-    };
-    try {
-      run(model, { inputs, targets });
-    } finally {
-      tf.dispose([inputs, ...Object.values(targets)]);
-      model.dispose();
-    }
-  }
+  const tasks: TaskSpec[] = [...LEFT_RIGHT_TASKS, { name: 'third', kind: 'regression', units: 1 }];
 
   it('trains at both sites without leaking (trainerSmokeCheck)', async () => {
     const report = await trainerSmokeCheck(hardSharing(), config());
@@ -310,7 +224,7 @@ describe('config in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is refused by name', () => {
     const registry = createRegistry();
     registry.register(config());
-    withModel((model, batch) => {
+    withSmallModel(hardSharing(), tasks, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'config', registry, seed: 2 });
       const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right', 'third']);
@@ -319,19 +233,14 @@ describe('config in the trainer', () => {
       const features = new Trainer({ model, weighting: { name: 'config', options: { maxSweeps: 50 } }, site: 'features', registry, seed: 2 });
       expect(Object.values(features.step(batch).weights).every(Number.isFinite)).toBe(true);
       features.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'config', options: { maxSweep: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'config', options: { maxSweep: 1 } }, registry }));
       expect(isMtlError(error)).toBe(true);
       expect((error as Error).message).toContain('maxSweep');
     });
   });
 
   it("the step report carries the eigen-solver's report; a sweep limit that is hit becomes a warning", () => {
-    withModel((model, batch) => {
+    withSmallModel(hardSharing(), tasks, (model, batch) => {
       const trainer = new Trainer({ model, weighting: config(), seed: 2 });
       const report = trainer.step(batch);
       const solver = report.diagnostics?.solver;

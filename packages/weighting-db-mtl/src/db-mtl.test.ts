@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type StepInfo } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, randomJacobian, REFERENCE_JACOBIANS, stepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, weighGramian, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dbMtl, type DbMtlOptions, type DbMtlState } from './index';
 
@@ -12,16 +12,6 @@ beforeAll(async () => {
 });
 
 type Matrix = number[][];
-const names = (count: number) => Array.from({ length: count }, (_, i) => `task${i}`);
-
-function infoFor(taskNames: readonly string[], active: readonly number[], step = 0): StepInfo {
-  return { step, epoch: 0, taskNames, activeTasks: active.map((i) => taskNames[i]!), activeIndices: [...active], site: 'shared' };
-}
-
-function gramOf(j: Matrix): Matrix {
-  return j.map((a) => j.map((b) => a.reduce((s, v, i) => s + v * b[i]!, 0)));
-}
-
 const norm = (v: readonly number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
 /** The update Σ_t w_t J_t, in float64. */
@@ -30,22 +20,12 @@ function update(weights: readonly number[], j: Matrix): number[] {
 }
 
 /** One weigh call as the engine makes it: G and the losses as tensors, disposed after. */
-function weighOnce(plugin: ReturnType<typeof dbMtl>, g: Matrix, losses: number[], state: DbMtlState, info: StepInfo) {
-  const gramian = tf.tensor2d(g);
-  const lossTensor = tf.tensor1d(losses);
-  try {
-    const result = plugin.weigh(gramian, lossTensor, state, info);
-    return { weights: [...(result.weights as number[])], state: result.state, diagnostics: result.diagnostics };
-  } finally {
-    gramian.dispose();
-    lossTensor.dispose();
-  }
-}
+const weighOnce = (plugin: ReturnType<typeof dbMtl>, g: Matrix, losses: number[], state: DbMtlState, info: StepInfo) => weighGramian(plugin, g, { losses, state, info });
 
 function fresh(j: Matrix, losses: number[], options: DbMtlOptions = {}) {
   const plugin = dbMtl(options);
-  const taskNames = names(j.length);
-  return weighOnce(plugin, gramOf(j), losses, plugin.init({ taskNames, seed: 0 }), infoFor(taskNames, taskNames.map((_, i) => i)));
+  const taskNames = taskNamesFor(j.length);
+  return weighOnce(plugin, gramianOf(j), losses, plugin.init({ taskNames, seed: 0 }), stepInfoFor(taskNames));
 }
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 5) => {
@@ -53,19 +33,7 @@ const expectClose = (actual: readonly number[], expected: readonly number[], dig
   actual.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, digits));
 };
 
-const J1: Matrix = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2: Matrix = [
-  [1, 0],
-  [0, 1],
-];
-const J3: Matrix = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 describe('DB-MTL: hand-computed steps (acceptance a)', () => {
   it('J1, losses (2, 0.5), fresh state: w = (2√(38/18), 2)', () => {
@@ -102,29 +70,29 @@ describe('DB-MTL: hand-computed steps (acceptance a)', () => {
 
   it('the EMA of the norms: n̂ ← β n̂ + (1 − β)‖ĝ‖, and the scales use the smoothed norms', () => {
     const plugin = dbMtl();
-    const taskNames = names(2);
+    const taskNames = taskNamesFor(2);
     // Previous norms (3, 10); now ‖ĝ‖ = (2.1213203, 12.3288280) (J1, losses (2, 0.5)), β = 0.9:
     // n̂ = (0.9·3 + 0.1·2.1213203, 0.9·10 + 0.1·12.3288280) = (2.9121320, 10.2328828);
     // scales (10.2328828/2.9121320, 1) = (3.5138838, 1); w = (1.7569419, 2).
-    const result = weighOnce(plugin, gramOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, infoFor(taskNames, [0, 1], 5));
+    const result = weighOnce(plugin, gramianOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, stepInfoFor(taskNames, { active: [0, 1], step: 5 }));
     expectClose(result.state.gradientNorms as number[], [2.912132, 10.2328828]);
     expectClose(result.weights, [1.7569419, 2]);
     // β = 0: no memory, the fresh-state answer whatever the state says.
-    const memoryless = weighOnce(dbMtl({ beta: 0 }), gramOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, infoFor(taskNames, [0, 1], 5));
+    const memoryless = weighOnce(dbMtl({ beta: 0 }), gramianOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, stepInfoFor(taskNames, { active: [0, 1], step: 5 }));
     expectClose(memoryless.weights, [2.9059327, 2]);
     // betaSigma = 0.5 at step 3 (k = 4): β_k = 0.9/√4 = 0.45;
     // n̂ = (0.45·3 + 0.55·2.1213203, 0.45·10 + 0.55·12.3288280) = (2.5167262, 11.2808554).
-    const decayed = weighOnce(dbMtl({ betaSigma: 0.5 }), gramOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, infoFor(taskNames, [0, 1], 3));
+    const decayed = weighOnce(dbMtl({ betaSigma: 0.5 }), gramianOf(J1), [2, 0.5], { gradientNorms: [3, 10] }, stepInfoFor(taskNames, { active: [0, 1], step: 3 }));
     expectClose(decayed.state.gradientNorms as number[], [2.5167262, 11.2808554]);
     expectClose(decayed.weights, [11.2808554 / 2.5167262 / 2, 2]);
   });
 
   it('inactive tasks keep their smoothed norm; the maximum runs over the active tasks; a new task starts from its first norm', () => {
     const plugin = dbMtl();
-    const taskNames = names(3);
+    const taskNames = taskNamesFor(3);
     const state: DbMtlState = { gradientNorms: [3, 100, null] };
     // Active {0, 2} with J1's rows and losses (2, 0.5): task0 n̂ = 2.9121320, task2 n̂ = 12.3288280 (first).
-    const result = weighOnce(plugin, gramOf(J1), [2, 0.5], state, infoFor(taskNames, [0, 2], 1));
+    const result = weighOnce(plugin, gramianOf(J1), [2, 0.5], state, stepInfoFor(taskNames, { active: [0, 2], step: 1 }));
     expectClose(result.state.gradientNorms as number[], [2.912132, 100, 12.328828]);
     expectClose(result.weights, [12.328828 / 2.912132 / 2, 1 / 0.5]);
     expect(state.gradientNorms).toEqual([3, 100, null]); // not mutated
@@ -134,7 +102,7 @@ describe('DB-MTL: hand-computed steps (acceptance a)', () => {
     // Task 1 of J3 scaled by k: its row k·J_1 and its loss k·L_1; the weight becomes w_1/k, so
     // w_1 · (k J_1) and the whole update are unchanged. Repeated over two steps (the EMA too).
     const plugin = dbMtl();
-    const taskNames = names(3);
+    const taskNames = taskNamesFor(3);
     for (const k of [1e-3, 7, 1e4]) {
       const scaledJ = J3.map((row, t) => (t === 1 ? row.map((v) => v * k) : row));
       let plain = plugin.init({ taskNames, seed: 0 });
@@ -143,8 +111,8 @@ describe('DB-MTL: hand-computed steps (acceptance a)', () => {
         [0, [0.5, 1, 2]],
         [1, [0.4, 0.9, 1.5]],
       ] as const) {
-        const a = weighOnce(plugin, gramOf(J3), [...losses], plain, infoFor(taskNames, [0, 1, 2], step));
-        const b = weighOnce(plugin, gramOf(scaledJ), losses.map((l, t) => (t === 1 ? l * k : l)), scaled, infoFor(taskNames, [0, 1, 2], step));
+        const a = weighOnce(plugin, gramianOf(J3), [...losses], plain, stepInfoFor(taskNames, { active: [0, 1, 2], step }));
+        const b = weighOnce(plugin, gramianOf(scaledJ), losses.map((l, t) => (t === 1 ? l * k : l)), scaled, stepInfoFor(taskNames, { active: [0, 1, 2], step }));
         const ua = update(a.weights, J3);
         const ub = update(b.weights, scaledJ);
         ua.forEach((v, i) => expect(Math.abs(ub[i]! - v)).toBeLessThan(1e-4 * norm(ua)));
@@ -156,12 +124,7 @@ describe('DB-MTL: hand-computed steps (acceptance a)', () => {
   });
 
   it('a loss at or below −ε raises NON_FINITE_LOSS naming the task', () => {
-    let error: unknown;
-    try {
-      fresh(J1, [1, -0.5]);
-    } catch (e) {
-      error = e;
-    }
+    const error = thrownBy(() => fresh(J1, [1, -0.5]));
     expect(isMtlError(error, 'NON_FINITE_LOSS')).toBe(true);
     expect((error as Error).message).toMatch(/task 'task1'/);
   });
@@ -171,38 +134,20 @@ describe('DB-MTL: 1000 random Jacobians (acceptance b)', () => {
   it('finite weights, zero J → zero update, magnitude balance, permutation and scale invariance', () => {
     const rng = Rng.fromSeed(2024);
     const plugin = dbMtl();
-    const kinds = ['gaussian', 'rank-deficient', 'nearly-parallel', 'zero'] as const;
     for (let trial = 0; trial < 1000; trial++) {
-      const count = 2 + rng.int(9);
-      const columns = 2 + rng.int(7);
-      const kind = kinds[trial % kinds.length]!;
-      let j: Matrix;
-      if (kind === 'zero') j = Array.from({ length: count }, () => new Array<number>(columns).fill(0));
-      else if (kind === 'rank-deficient') {
-        const basis = Array.from({ length: 1 + rng.int(Math.min(count, columns) - 1 || 1) }, () => Array.from({ length: columns }, () => rng.normal()));
-        j = Array.from({ length: count }, () => {
-          const mix = basis.map(() => rng.normal());
-          return basis[0]!.map((_, c) => basis.reduce((s, b, i) => s + mix[i]! * b[c]!, 0));
-        });
-      } else if (kind === 'nearly-parallel') {
-        const base = Array.from({ length: columns }, () => rng.normal());
-        j = Array.from({ length: count }, () => base.map((v) => v + 1e-4 * rng.normal()));
-      } else j = Array.from({ length: count }, () => Array.from({ length: columns }, () => rng.normal()));
-      // Rows scaled anywhere from 1e-6 to 1e6.
-      j = j.map((row) => {
-        const s = 10 ** rng.uniform(-6, 6);
-        return row.map((v) => v * s);
-      });
+      const j = randomJacobian(rng, trial);
+      const count = j.length;
+      const zero = trial % 50 === 0; // randomJacobian's all-zero trials
       const losses = j.map(() => 10 ** rng.uniform(-3, 3));
-      const taskNames = names(count);
+      const taskNames = taskNamesFor(count);
       const all = taskNames.map((_, i) => i);
       const state = plugin.init({ taskNames, seed: 0 });
-      const result = weighOnce(plugin, gramOf(j), losses, state, infoFor(taskNames, all));
+      const result = weighOnce(plugin, gramianOf(j), losses, state, stepInfoFor(taskNames, { active: all }));
       expect(result.weights).toHaveLength(count);
       result.weights.forEach((w) => expect(Number.isFinite(w) && w > 0).toBe(true));
       (result.state.gradientNorms as number[]).forEach((n) => expect(Number.isFinite(n) && n >= 0).toBe(true));
       const u = update(result.weights, j);
-      if (kind === 'zero') {
+      if (zero) {
         u.forEach((v) => expect(v).toBe(0));
         continue;
       }
@@ -216,15 +161,15 @@ describe('DB-MTL: 1000 random Jacobians (acceptance b)', () => {
       const permutation = rng.permutation(count);
       const permuted = weighOnce(
         plugin,
-        gramOf(permutation.map((i) => j[i]!)),
+        gramianOf(permutation.map((i) => j[i]!)),
         permutation.map((i) => losses[i]!),
         plugin.init({ taskNames, seed: 0 }),
-        infoFor(taskNames, all),
+        stepInfoFor(taskNames, { active: all }),
       );
       permuted.weights.forEach((w, k) => expect(Math.abs(w - result.weights[permutation[k]!]!)).toBeLessThan(1e-4 * result.weights[permutation[k]!]!));
       // Scale of J: J → cJ (G → c²G) leaves the weights (the losses are given).
       const c = 10 ** rng.uniform(-2, 2);
-      const rescaled = weighOnce(plugin, gramOf(j.map((row) => row.map((v) => v * c))), losses, plugin.init({ taskNames, seed: 0 }), infoFor(taskNames, all));
+      const rescaled = weighOnce(plugin, gramianOf(j.map((row) => row.map((v) => v * c))), losses, plugin.init({ taskNames, seed: 0 }), stepInfoFor(taskNames, { active: all }));
       rescaled.weights.forEach((w, k) => expect(Math.abs(w - result.weights[k]!)).toBeLessThan(1e-4 * result.weights[k]!));
     }
   });
@@ -245,13 +190,7 @@ describe('DB-MTL: conformance, training and configuration (acceptance c, d)', ()
   it('is configured by name through a registry; a misspelt option is named in the error', () => {
     const registry = createRegistry();
     registry.register(dbMtl());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'db-mtl', registry });
       const report = trainer.step(batch);
       // One task has the largest scale, 1; the weights are scale/L.
@@ -262,18 +201,10 @@ describe('DB-MTL: conformance, training and configuration (acceptance c, d)', ()
       const configured = new Trainer({ model, weighting: { name: 'db-mtl', options: { beta: 0.5 } }, site: 'features', registry });
       expect(Number.isFinite(configured.step(batch).loss)).toBe(true);
       configured.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'db-mtl', options: { betta: 1 } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'db-mtl', options: { betta: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'betta'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 
   it('refuses bad option values, naming the option', () => {

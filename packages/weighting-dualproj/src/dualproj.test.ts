@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type GramianWeighting, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type StepInfo } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, toyProblem, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, stepInfoFor, thrownBy, toyProblem, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dualproj, dualprojWeights, type DualProjOptions } from './dualproj';
 
@@ -15,34 +15,16 @@ beforeAll(async () => {
 // Helpers written for the tests, independent of the plugin: plain vector arithmetic on J and G.
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
-const gramianOf = (jacobian: readonly (readonly number[])[]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 const times = (matrix: readonly (readonly number[])[], vector: readonly number[]) => matrix.map((row) => dot(row, vector));
 /** The update Jᵀw = Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: readonly (readonly number[])[]) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
 const maxAbs = (values: readonly number[]) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-function infoFor(count: number, active?: number[]): StepInfo {
-  const names = Array.from({ length: count }, (_, t) => `task${t}`);
-  const indices = active ?? names.map((_, t) => t);
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: indices.map((t) => names[t]!), activeIndices: indices, site: 'shared' };
-}
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 /** Calls weigh as the engine does: G (active tasks only) as a float32 tensor it owns and disposes. */
-function weighWith(plugin: GramianWeighting<any>, gramian: number[][], info: StepInfo = infoFor(gramian.length)) {
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]);
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses as tf.Tensor1D, plugin.init({ taskNames: info.taskNames, seed: 0 }), info);
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
-const weigh = (gramian: number[][], options: DualProjOptions = {}, info?: StepInfo) => weighWith(dualproj(options), gramian, info);
+const weigh = (gramian: number[][], options: DualProjOptions = {}, info?: StepInfo) => weighGramian(dualproj(options), gramian, { info });
 
 /**
  * The KKT conditions of the projection of Jᵀu onto the dual cone {v : Jv ≥ 0}, in weights
@@ -64,39 +46,11 @@ const expectClose = (actual: readonly number[], expected: readonly number[], dig
   actual.forEach((value, k) => expect(value).toBeCloseTo(expected[k]!, digits));
 };
 
-/** Random Jacobians of 2–10 tasks: rank-deficient, nearly parallel, zero rows, scales 1e-6…1e6, all-zero. */
-function randomJacobian(rng: Rng, trial: number): number[][] {
-  const count = 2 + rng.int(9);
-  const columns = 1 + rng.int(12);
-  const jacobian: number[][] = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    const source = jacobian[rng.int(Math.max(t, 1))] ?? [];
-    if (kind <= 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, scale)));
-    else if (kind === 2) jacobian.push(source.map((x) => x * rng.uniform(-3, 3))); // parallel or anti-parallel: rank-deficient
-    else if (kind === 3) {
-      const other = jacobian[rng.int(t)]!;
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      jacobian.push(source.map((x, k) => a * x + b * other[k]!)); // a combination of earlier rows
-    } else if (kind === 4) {
-      const size = maxAbs(source);
-      jacobian.push(source.map((x) => x + rng.normal(0, 1e-6 * size))); // nearly parallel
-    } else jacobian.push(new Array<number>(columns).fill(0));
-  }
-  if (trial % 50 === 0) jacobian.forEach((row) => row.fill(0));
-  return jacobian;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe('dualproj: hand-computed cases (acceptance a)', () => {
   it('J1 = [[-4,1,1],[6,1,1]]: weights (11/18, 1/2), update (5/9, 10/9, 10/9)', () => {
-    const jacobian = [
-      [-4, 1, 1],
-      [6, 1, 1],
-    ];
+    const jacobian = J1;
     const gramian = [
       [18, -22],
       [-22, 38],
@@ -117,18 +71,11 @@ describe('dualproj: hand-computed cases (acceptance a)', () => {
   });
 
   it('J2 = I: the mean is already in the cone, weights (½, ½)', () => {
-    expectClose(weigh([
-      [1, 0],
-      [0, 1],
-    ]).weights, [0.5, 0.5]);
+    expectClose(weigh(gramianOf(J2)).weights, [0.5, 0.5]);
   });
 
   it('J3 = [[1,2,3],[-2,1,0],[0.5,-1,2]]: the mean conflicts with no task, weights (⅓, ⅓, ⅓)', () => {
-    const jacobian = [
-      [1, 2, 3],
-      [-2, 1, 0],
-      [0.5, -1, 2],
-    ];
+    const jacobian = J3;
     const gramian = [
       [14, 0, 4.5],
       [0, 5, -2],
@@ -190,7 +137,7 @@ describe('dualproj: hand-computed cases (acceptance a)', () => {
     // 'sum': u = (1, 1), twice the mean's answer.
     expectClose(weigh(gramian, { reduction: 'sum' }).weights, [11 / 9, 1]);
     // Inactive tasks: the active entries as given, and 1/T over the active tasks by default.
-    const info = infoFor(3, [0, 2]);
+    const info = stepInfoFor(3, { active: [0, 2] });
     expectClose(weigh(gramian, {}, info).weights, [11 / 18, 1 / 2]);
     expectClose(weigh(gramian, { preference: [3, 100, 1] }, info).weights, [3, 33 / 19]);
   });
@@ -276,16 +223,9 @@ describe('dualproj: conformance and the engine (acceptance c)', () => {
   it('is configured by name through a registry; a misspelt option is named; the step report carries the solver', () => {
     const registry = createRegistry();
     registry.register(dualproj());
-    const tasks: TaskSpec[] = [
-      { name: 'left', kind: 'regression', units: 1 },
-      { name: 'right', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) };
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'dualproj', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).every((w) => Number.isFinite(w) && w >= 0.5 - 1e-6)).toBe(true); // w ≥ u = ½
       expect(report.diagnostics?.solver).toMatchObject({ converged: true });
@@ -293,32 +233,19 @@ describe('dualproj: conformance and the engine (acceptance c)', () => {
       trainer.dispose();
 
       const configured = new Trainer({ model, weighting: { name: 'dualproj', options: { preference: [1, 1] } }, registry, seed: 2 });
-      expect(Object.values(configured.step({ inputs, targets }).weights).every((w) => w >= 1 - 1e-6)).toBe(true);
+      expect(Object.values(configured.step(batch).weights).every((w) => w >= 1 - 1e-6)).toBe(true);
       configured.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'dualproj', options: { maxIteration: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'dualproj', options: { maxIteration: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain("'maxIteration'");
 
       for (const preference of [[1, 2, 3], { left: 1 }, { left: 1, right: 1, middle: 1 }]) {
-        let mismatch: unknown;
-        try {
-          new Trainer({ model, weighting: { name: 'dualproj', options: { preference } }, registry });
-        } catch (caught) {
-          mismatch = caught;
-        }
+        const mismatch = thrownBy(() => new Trainer({ model, weighting: { name: 'dualproj', options: { preference } }, registry }));
         expect(isMtlError(mismatch, 'BAD_CONFIG'), JSON.stringify(preference)).toBe(true);
         expect((mismatch as Error).message).toContain("'preference'");
       }
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('refuses bad option values, naming the option', () => {
@@ -329,12 +256,7 @@ describe('dualproj: conformance and the engine (acceptance c)', () => {
       [{ reduction: 'mean', preference: [1, 1] }, 'reduction'],
       [{ maxIterations: -3 }, 'maxIterations'],
     ] as const) {
-      let error: unknown;
-      try {
-        dualproj(options as never);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => dualproj(options as never));
       expect(isMtlError(error, 'BAD_CONFIG'), name).toBe(true);
       expect((error as Error).message).toContain(`'${name}'`);
     }

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRegistry, fromArrays, isMtlError, Rng, Trainer, type EpochReport, type StepReport, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, lossStepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dwa, type DwaOptions, type DwaState } from './index';
 
@@ -22,20 +22,11 @@ interface Call {
 /** Feeds combine a sequence of calls as the engine would; returns each call's weights and loss. */
 function feed(taskCount: number, calls: Call[], options: DwaOptions = {}, start?: DwaState) {
   const plugin = dwa(options);
-  const taskNames = Array.from({ length: taskCount }, (_, i) => `task${i}`);
+  const taskNames = taskNamesFor(taskCount);
   let state = start ?? plugin.init({ taskNames, seed: 0 });
   const results = calls.map((call, step) => {
-    const active = call.active ?? taskNames.map((_, i) => i);
     return tf.tidy(() => {
-      const result = plugin.combine(tf.tensor1d(call.losses), state, {
-        step,
-        epoch: call.epoch,
-        taskNames,
-        activeTasks: active.map((i) => taskNames[i]!),
-        activeIndices: active,
-        site: null,
-        params: {},
-      });
+      const result = plugin.combine(tf.tensor1d(call.losses), state, lossStepInfoFor(taskNames, { active: call.active, step, epoch: call.epoch }));
       state = result.state;
       return { weights: [...(result.weights as number[])], loss: result.loss.dataSync()[0]! };
     });
@@ -249,30 +240,16 @@ describe('DWA: conformance and training', () => {
   it('is configured by name through a registry; a misspelt option is named in the error', () => {
     const registry = createRegistry();
     registry.register(dwa());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'dwa', registry });
       expect(trainer.step(batch).weights).toEqual({ a: 1, b: 1 });
       trainer.dispose();
       const configured = new Trainer({ model, weighting: { name: 'dwa', options: { temperature: 5 } }, registry });
       expect(Number.isFinite(configured.step(batch).loss)).toBe(true);
       configured.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'dwa', options: { temperture: 1 } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'dwa', options: { temperture: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'temperture'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 });

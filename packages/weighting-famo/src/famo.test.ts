@@ -1,21 +1,15 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type LossStepInfo, type TaskSpec, type WeightingDiagnostics } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type LossStepInfo, type WeightingDiagnostics } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, toyGradients, toyObjectives, toyProblem, TOY_STARTS, trainerSmokeCheck, twoGradientMinNorm } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, lossStepInfoFor, taskNamesFor, thrownBy, TOY_STARTS, toyGradients, toyObjectives, toyProblem, trainerSmokeCheck, twoGradientMinNorm, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { famo, type FamoOptions, type FamoState } from './index';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-const names = (count: number) => Array.from({ length: count }, (_, i) => `task${i}`);
-
-function infoFor(taskNames: readonly string[], active: readonly number[], step = 0): LossStepInfo {
-  return { step, epoch: 0, taskNames, activeTasks: active.map((i) => taskNames[i]!), activeIndices: [...active], site: null, params: {} };
-}
 
 /** One combine call as the engine makes it (inside a tidy); numbers out. */
 function combineOnce(plugin: ReturnType<typeof famo>, losses: number[], state: FamoState, info: LossStepInfo) {
@@ -34,11 +28,11 @@ function lossGradient(plugin: ReturnType<typeof famo>, losses: number[], state: 
 
 function feed(taskCount: number, sequence: { losses: number[]; active?: number[] }[], options: FamoOptions = {}) {
   const plugin = famo(options);
-  const taskNames = names(taskCount);
+  const taskNames = taskNamesFor(taskCount);
   let state = plugin.init({ taskNames, seed: 0 });
   return sequence.map((call, step) => {
     const active = call.active ?? taskNames.map((_, i) => i);
-    const result = combineOnce(plugin, call.losses, state, infoFor(taskNames, active, step));
+    const result = combineOnce(plugin, call.losses, state, lossStepInfoFor(taskNames, { active, step }));
     state = result.state;
     return result;
   });
@@ -52,7 +46,7 @@ const expectClose = (actual: readonly number[], expected: readonly number[], dig
 describe('FAMO: the objective (hand computations)', () => {
   it('combine gives c·Σ z_t log D_t with gradient c·z_t/D_t, c = (Σ z_t/D_t)^{-1}', () => {
     const plugin = famo();
-    const taskNames = names(3);
+    const taskNames = taskNamesFor(3);
     const state: FamoState = {
       logits: [0.3, -0.2, 0],
       firstMoment: [0, 0, 0],
@@ -73,10 +67,10 @@ describe('FAMO: the objective (hand computations)', () => {
     expect(objective).toBeCloseTo(0.2596845, 6);
     expectClose(effective, [0.226558, 0.5496576, 0.2237844]);
 
-    const result = combineOnce(plugin, losses, state, infoFor(taskNames, [0, 1, 2]));
+    const result = combineOnce(plugin, losses, state, lossStepInfoFor(taskNames));
     expect(result.loss).toBeCloseTo(objective, 5);
     expectClose(result.weights, effective, 6);
-    expectClose(lossGradient(plugin, losses, state, infoFor(taskNames, [0, 1, 2])), effective, 5);
+    expectClose(lossGradient(plugin, losses, state, lossStepInfoFor(taskNames)), effective, 5);
     expect(result.weights.reduce((s, w) => s + w, 0)).toBeCloseTo(1, 12);
     expect(result.diagnostics?.values).toEqual({ 'z/task0': expect.closeTo(z[0]!, 10), 'z/task1': expect.closeTo(z[1]!, 10), 'z/task2': expect.closeTo(z[2]!, 10) });
     // The logits did not move (nothing to compare with yet); the log-losses are remembered.
@@ -98,12 +92,7 @@ describe('FAMO: the objective (hand computations)', () => {
   });
 
   it('a loss at or below its bound raises NON_FINITE_LOSS naming the task and the option', () => {
-    let error: unknown;
-    try {
-      feed(2, [{ losses: [1, -0.5] }]);
-    } catch (e) {
-      error = e;
-    }
+    const error = thrownBy(() => feed(2, [{ losses: [1, -0.5] }]));
     expect(isMtlError(error, 'NON_FINITE_LOSS')).toBe(true);
     expect((error as Error).message).toMatch(/task 'task1'.*minLosses/);
   });
@@ -195,11 +184,11 @@ describe('FAMO: the logits’ own Adam (hand computations)', () => {
 
   it('does not mutate the state it is given, and its state survives JSON', () => {
     const plugin = famo();
-    const taskNames = names(2);
+    const taskNames = taskNamesFor(2);
     const state0 = plugin.init({ taskNames, seed: 0 });
-    const state1 = combineOnce(plugin, [3, 1], state0, infoFor(taskNames, [0, 1])).state;
+    const state1 = combineOnce(plugin, [3, 1], state0, lossStepInfoFor(taskNames)).state;
     const snapshot = JSON.stringify(state1);
-    const state2 = combineOnce(plugin, [2, 0.9], state1, infoFor(taskNames, [0, 1], 1)).state;
+    const state2 = combineOnce(plugin, [2, 0.9], state1, lossStepInfoFor(taskNames, { step: 1 })).state;
     expect(JSON.stringify(state1)).toBe(snapshot);
     expect(JSON.parse(JSON.stringify(state2))).toEqual(state2);
   });
@@ -211,7 +200,7 @@ describe('FAMO: random loss vectors', () => {
     const plugin = famo();
     for (let trial = 0; trial < 1000; trial++) {
       const count = 2 + rng.int(9);
-      const taskNames = names(count);
+      const taskNames = taskNamesFor(count);
       const active = count > 2 && rng.uniform() < 0.3 ? taskNames.map((_, i) => i).filter((i) => i === 0 || rng.uniform() < 0.6) : taskNames.map((_, i) => i);
       const losses = active.map(() => 10 ** rng.uniform(-6, 6));
       const state: FamoState = {
@@ -221,7 +210,7 @@ describe('FAMO: random loss vectors', () => {
         adamSteps: taskNames.map(() => rng.int(5)),
         previousLogLosses: taskNames.map(() => (rng.uniform() < 0.7 ? rng.uniform(-14, 14) : null)),
       };
-      const info = infoFor(taskNames, active, trial);
+      const info = lossStepInfoFor(taskNames, { active, step: trial });
       const result = combineOnce(plugin, losses, state, info);
       expect(Number.isFinite(result.loss)).toBe(true);
       result.weights.forEach((w) => expect(Number.isFinite(w) && w >= 0).toBe(true));
@@ -253,13 +242,7 @@ describe('FAMO: conformance, training and configuration', () => {
   it('is configured by name through a registry; a misspelt option is named in the error', () => {
     const registry = createRegistry();
     registry.register(famo());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'famo', registry });
       const report = trainer.step(batch);
       expect(report.weights.a! + report.weights.b!).toBeCloseTo(1, 5);
@@ -268,18 +251,10 @@ describe('FAMO: conformance, training and configuration', () => {
       const configured = new Trainer({ model, weighting: { name: 'famo', options: { gamma: 0.01, logitLearningRate: 0.05 } }, registry });
       expect(Number.isFinite(configured.step(batch).loss)).toBe(true);
       configured.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'famo', options: { logitLearningrate: 1 } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'famo', options: { logitLearningrate: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'logitLearningrate'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 
   it('refuses bad option values, naming the option', () => {
@@ -287,7 +262,7 @@ describe('FAMO: conformance, training and configuration', () => {
     expect(() => famo({ gamma: -1 })).toThrow(/'gamma'/);
     expect(() => famo({ epsilon: Number.NaN })).toThrow(/'epsilon'/);
     expect(() => famo({ minLosses: [] })).toThrow(/'minLosses'/);
-    expect(() => famo({ minLosses: [0, 1] }).init({ taskNames: names(3), seed: 0 })).toThrow(/'minLosses' has 2 values for 3 tasks/);
+    expect(() => famo({ minLosses: [0, 1] }).init({ taskNames: taskNamesFor(3), seed: 0 })).toThrow(/'minLosses' has 2 values for 3 tasks/);
   });
 
   it('benchmark against equal weighting on synthetic tasks', async () => {

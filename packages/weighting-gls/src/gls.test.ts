@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type LossStepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type LossStepInfo } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, lossStepInfoFor, thrownBy, trainerSmokeCheck, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gls, type GlsOptions } from './index';
 
@@ -11,16 +11,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const names = (count: number) => Array.from({ length: count }, (_, i) => `task${i}`);
-
-function infoFor(taskNames: readonly string[], active: readonly number[], step = 0): LossStepInfo {
-  return { step, epoch: 0, taskNames, activeTasks: active.map((i) => taskNames[i]!), activeIndices: [...active], site: null, params: {} };
-}
-
-const allActive = (count: number) => infoFor(names(count), names(count).map((_, i) => i));
-
 /** One combine call as the engine makes it (inside a tidy); numbers out. */
-function combineOnce(losses: number[], info: LossStepInfo = allActive(losses.length)) {
+function combineOnce(losses: number[], info: LossStepInfo = lossStepInfoFor(losses.length)) {
   let out: { loss: number; weights: number[] } | undefined;
   tf.tidy(() => {
     const result = gls().combine(tf.tensor1d(losses), null, info);
@@ -30,7 +22,7 @@ function combineOnce(losses: number[], info: LossStepInfo = allActive(losses.len
 }
 
 /** ∂GLS/∂L_t by tfjs autodiff. */
-function lossGradient(losses: number[], info: LossStepInfo = allActive(losses.length)): number[] {
+function lossGradient(losses: number[], info: LossStepInfo = lossStepInfoFor(losses.length)): number[] {
   return tf.tidy(() => Array.from(tf.grad((l: tf.Tensor) => gls().combine(l as tf.Tensor1D, null, info).loss)(tf.tensor1d(losses)).dataSync()));
 }
 
@@ -60,19 +52,14 @@ describe('GLS: hand computations', () => {
 
   it('inactive tasks are left out: T is the number of active tasks', () => {
     // Active {0, 2} of 3 with losses (1, 9): GLS = √9 = 3, weights (3/(2·1), 3/(2·9)) = (1.5, 1/6).
-    const result = combineOnce([1, 9], infoFor(names(3), [0, 2]));
+    const result = combineOnce([1, 9], lossStepInfoFor(3, { active: [0, 2] }));
     expect(result.loss).toBeCloseTo(3, 5);
     expectClose(result.weights, [1.5, 1 / 6], 6);
   });
 
   it('a loss ≤ 0 or non-finite raises NON_FINITE_LOSS naming the task', () => {
     for (const bad of [0, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      let error: unknown;
-      try {
-        combineOnce([1, bad]);
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => combineOnce([1, bad]));
       expect(isMtlError(error, 'NON_FINITE_LOSS')).toBe(true);
       expect((error as Error).message).toMatch(/task 'task1'/);
     }
@@ -110,7 +97,7 @@ describe('GLS: scale', () => {
             const loss = tf.add(tf.mul(0.5, tf.sum(tf.square(residual))), 0.1);
             return i === 0 ? tf.mul(loss, k) : loss;
           });
-          return gls().combine(tf.stack(losses) as tf.Tensor1D, null, allActive(3)).loss;
+          return gls().combine(tf.stack(losses) as tf.Tensor1D, null, lossStepInfoFor(3)).loss;
         };
         const { value, grad } = tf.valueAndGrad(f)(tf.tensor1d(theta));
         return { value: value.dataSync()[0]!, gradient: Array.from(grad.dataSync()) };
@@ -171,32 +158,18 @@ describe('GLS: conformance, training and configuration', () => {
   it('is configured by name through a registry; an unknown (misspelt) option is named in the error', () => {
     const registry = createRegistry();
     registry.register(gls());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'gls', registry });
       const report = trainer.step(batch);
       // The step's objective is the geometric mean of the two (raw = scaled, importance 1) losses.
       expect(report.loss).toBeCloseTo(Math.sqrt(report.losses.a! * report.losses.b!), 4);
       expect(report.weights.a).toBeCloseTo(report.loss / (2 * report.losses.a!), 4);
       trainer.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'gls', options: { reductoin: 'mean' } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'gls', options: { reductoin: 'mean' } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'reductoin'/);
       expect(() => gls({ epsilon: 1 } as unknown as GlsOptions)).toThrow(/'epsilon'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 
   it('benchmark against equal weighting on synthetic tasks', async () => {

@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, LEFT_RIGHT_TASKS, stepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { graddrop, type GradDropOptions, type GradDropState } from './graddrop';
 
@@ -14,11 +14,6 @@ beforeAll(async () => {
 // ---------------------------------------------------------------------------------------------
 
 type Matrix = number[][];
-const namesFor = (count: number) => Array.from({ length: count }, (_, t) => `task${t}`);
-
-function infoFor(names: readonly string[]): StepInfo {
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'features' };
-}
 
 /** Calls aggregate as the engine does: J and the losses as tensors it owns and disposes. */
 function aggregate(plugin: ReturnType<typeof graddrop>, jacobian: Matrix, state: GradDropState) {
@@ -26,7 +21,7 @@ function aggregate(plugin: ReturnType<typeof graddrop>, jacobian: Matrix, state:
   const j = tf.tensor2d(jacobian, [count, jacobian[0]!.length]);
   const losses = tf.ones([count]) as tf.Tensor1D;
   try {
-    const result = plugin.aggregate(j as tf.Tensor2D, losses, state, infoFor(namesFor(count)));
+    const result = plugin.aggregate(j as tf.Tensor2D, losses, state, stepInfoFor(count, { site: 'features' }));
     const update = Array.from(result.update.dataSync());
     result.update.dispose();
     expect(result.weights).toBeUndefined();
@@ -43,7 +38,7 @@ function uniformsOf(state: GradDropState, count: number): number[] {
   return Array.from({ length: count }, () => Math.floor(rng.nextUint32() / 256) / 2 ** 24);
 }
 
-const stateFor = (seed: number, count = 2) => graddrop().init({ taskNames: namesFor(count), seed });
+const stateFor = (seed: number, count = 2) => graddrop().init({ taskNames: taskNamesFor(count), seed });
 
 /** Σ_i max(J_ik, 0) and Σ_i min(J_ik, 0) per column. */
 const positiveSums = (jacobian: Matrix) => jacobian[0]!.map((_, k) => jacobian.reduce((sum, row) => sum + Math.max(row[k]!, 0), 0));
@@ -81,7 +76,7 @@ describe('graddrop: hand-computed case J = [[1, −2, 0], [3, 1, 0]]', () => {
     //                U_1 ≥ ⅓ (M = [[1,1,0],[1,0,0]]): column 1 = 1·(−2) + (0 + 1·0)·1 = −2.
     const perTask: GradDropOptions = { leakage: { task0: 0.25 } };
     const plugin = graddrop(perTask);
-    const init = (seed: number) => plugin.init({ taskNames: namesFor(2), seed });
+    const init = (seed: number) => plugin.init({ taskNames: taskNamesFor(2), seed });
     expectClose(aggregate(plugin, jacobian, init(lowSeed)).update, [4, 0.5, 0], 6);
     expectClose(aggregate(plugin, jacobian, init(highSeed)).update, [4, -2, 0], 6);
     // ℓ = 0.5 for both: column 1 = 0.5·(−2) + 1 = 0 (U_1 < ⅓) or −2 + 0.5·1 = −1.5 (U_1 ≥ ⅓).
@@ -106,6 +101,7 @@ describe('graddrop: hand-computed case J = [[1, −2, 0], [3, 1, 0]]', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+// Kept local: GradDrop reads J's signs, so rows with scattered zeros, float32 entries and a set column count matter here.
 function randomJacobian(rng: Rng, count: number, columns: number): Matrix {
   const jacobian: Matrix = [];
   for (let t = 0; t < count; t++) {
@@ -123,7 +119,7 @@ describe('graddrop: properties on random Jacobians', () => {
   it('1000 random Jacobians (2–10 tasks, scaled 1e-6…1e6, opposed and zero rows): finite; each coordinate is the sum of one sign; zero J gives zero', () => {
     const rng = Rng.fromSeed(13);
     const plugin = graddrop();
-    let state = plugin.init({ taskNames: namesFor(10), seed: 13 });
+    let state = plugin.init({ taskNames: taskNamesFor(10), seed: 13 });
     for (let trial = 0; trial < 1000; trial++) {
       const count = 2 + rng.int(9);
       const columns = 1 + rng.int(16);
@@ -160,7 +156,7 @@ describe('graddrop: properties on random Jacobians', () => {
     const jacobians = Array.from({ length: 5 }, () => randomJacobian(rng, 3, 40));
     const run = (seed: number) => {
       const plugin = graddrop();
-      let state = plugin.init({ taskNames: namesFor(3), seed });
+      let state = plugin.init({ taskNames: taskNamesFor(3), seed });
       return jacobians.map((jacobian) => {
         const before = Rng.fromState(state.rng);
         const result = aggregate(plugin, jacobian, state);
@@ -187,21 +183,11 @@ describe('graddrop: options', () => {
   it('refuses unknown options and bad leaks, naming the option', () => {
     const cases: GradDropOptions[] = [{ leak: 0.1 } as never, { leakage: 2 }, { leakage: -0.1 }, { leakage: { a: 1.5 } }, { leakage: [0.1] } as never, { leakage: 'x' } as never];
     for (const options of cases) {
-      let error: unknown;
-      try {
-        graddrop(options);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => graddrop(options));
       expect(isMtlError(error, 'BAD_CONFIG'), JSON.stringify(options)).toBe(true);
       expect((error as Error).message).toContain('leak' in options ? "'leak'" : "'leakage'");
     }
-    let unknownTask: unknown;
-    try {
-      graddrop({ leakage: { nope: 0.5 } }).init({ taskNames: ['a'], seed: 0 });
-    } catch (caught) {
-      unknownTask = caught;
-    }
+    const unknownTask = thrownBy(() => graddrop({ leakage: { nope: 0.5 } }).init({ taskNames: ['a'], seed: 0 }));
     expect(isMtlError(unknownTask, 'BAD_CONFIG')).toBe(true);
     expect((unknownTask as Error).message).toContain("'nope'");
     expect(graddrop().configure!({ leakage: 0.2 }).name).toBe('graddrop');
@@ -218,36 +204,21 @@ describe('graddrop in the trainer', () => {
   it('is configured by name through a registry; reports no weights (NaN); a misspelt option is refused by name', () => {
     const registry = createRegistry();
     registry.register(graddrop());
-    const tasks: TaskSpec[] = [
-      { name: 'left', kind: 'regression', units: 1 },
-      { name: 'right', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) };
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'graddrop', registry, seed: 2 });
       expect(trainer.engine.site).toBe('features');
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.values(report.weights).every(Number.isNaN)).toBe(true);
       expect(Number.isFinite(report.loss)).toBe(true);
       trainer.dispose();
       const shared = new Trainer({ model, weighting: { name: 'graddrop', options: { leakage: { left: 0.5 } } }, site: 'shared', registry, seed: 2 });
-      expect(Number.isFinite(shared.step({ inputs, targets }).loss)).toBe(true);
+      expect(Number.isFinite(shared.step(batch).loss)).toBe(true);
       shared.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'graddrop', options: { leakeage: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'graddrop', options: { leakeage: 1 } }, registry }));
       expect(isMtlError(error)).toBe(true);
       expect((error as Error).message).toContain('leakeage');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('benchmark against equal weighting on synthetic tasks (default site, features)', async () => {

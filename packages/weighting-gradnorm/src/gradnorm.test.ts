@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MtlError, Rng, Trainer, createRegistry, isMtlError, type Batch, type StepInfo, type TaskSpec, type Weighting } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, stepInfoFor, thrownBy, trainerSmokeCheck, weighGramian } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gradnorm, type GradNormState } from './gradnorm';
 
@@ -13,22 +13,10 @@ beforeAll(async () => {
 
 type Plugin = ReturnType<typeof gradnorm>;
 
-function infoFor(taskNames: string[], activeIndices: number[], step = 0, epoch = 0): StepInfo {
-  return { step, epoch, taskNames, activeTasks: activeIndices.map((i) => taskNames[i]!), activeIndices, site: 'last-shared' };
-}
+const infoFor = (taskNames: string[], active: number[], step = 0, epoch = 0) => stepInfoFor(taskNames, { active, step, epoch, site: 'last-shared' });
 
 /** One call as the engine makes it: G and the losses as tensors, disposed after the call. */
-function weighOnce(plugin: Plugin, gramian: number[][], losses: number[], state: GradNormState, info: StepInfo) {
-  const g = tf.tensor2d(gramian);
-  const l = tf.tensor1d(losses);
-  try {
-    const result = plugin.weigh(g, l, state, info);
-    return { weights: [...(result.weights as number[])], state: result.state };
-  } finally {
-    g.dispose();
-    l.dispose();
-  }
-}
+const weighOnce = (plugin: Plugin, gramian: number[][], losses: number[], state: GradNormState, info: StepInfo) => weighGramian(plugin, gramian, { losses, state, info });
 
 function sum(values: readonly number[]): number {
   return values.reduce((s, v) => s + v, 0);
@@ -341,12 +329,8 @@ describe('conformance', () => {
     expect(() => gradnorm({ learningRate: 0 })).toThrow(/learningRate/);
     expect(() => gradnorm({ initialLoss: 'first-epoch' as never })).toThrow(/initialLoss/);
     expect(() => gradnorm({ aplha: 1 } as never)).toThrow(/aplha/);
-    try {
-      gradnorm({ learningRate: Number.POSITIVE_INFINITY });
-      expect.unreachable();
-    } catch (error) {
-      expect(isMtlError(error) && error.code).toBe('BAD_CONFIG');
-    }
+    const error = thrownBy(() => gradnorm({ learningRate: Number.POSITIVE_INFINITY }));
+    expect(isMtlError(error) && error.code).toBe('BAD_CONFIG');
   });
 
   it('is configured by name through a registry', () => {
@@ -367,12 +351,7 @@ describe('conformance', () => {
         expect((trainer.engine.weightingState as GradNormState).lastGradNormLoss).not.toBeNull();
         trainer.dispose();
       }
-      let caught: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'gradnorm', options: { learningrate: 1 } }, registry });
-      } catch (error) {
-        caught = error;
-      }
+      const caught = thrownBy(() => new Trainer({ model, weighting: { name: 'gradnorm', options: { learningrate: 1 } }, registry }));
       expect(isMtlError(caught)).toBe(true);
       expect((caught as MtlError).message).toContain('learningrate');
     } finally {

@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, stepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gradvac, gradvacStep, type GradVacOptions, type GradVacState } from './gradvac';
 
@@ -18,37 +18,18 @@ type Matrix = number[][];
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
 const cosine = (a: readonly number[], b: readonly number[]) => dot(a, b) / (norm(a) * norm(b));
-const gramianOf = (jacobian: Matrix) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 /** u = wᵀJ = Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: Matrix) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
-const maxAbs = (values: readonly number[]) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-
-const namesFor = (count: number) => Array.from({ length: count }, (_, t) => `task${t}`);
-
-function infoFor(names: readonly string[], active: readonly number[] = names.map((_, t) => t)): StepInfo {
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: active.map((i) => names[i]!), activeIndices: active, site: 'shared' };
-}
 
 /** Calls weigh as the engine does: G (float32) and the losses as tensors it owns and disposes. */
-function weigh(plugin: ReturnType<typeof gradvac>, gramian: Matrix, state: GradVacState, names = namesFor(gramian.length), active?: number[]) {
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, state, infoFor(names, active));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, state: result.state };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (plugin: ReturnType<typeof gradvac>, gramian: Matrix, state: GradVacState, names = taskNamesFor(gramian.length), active?: number[]) =>
+  weighGramian(plugin, gramian, { state, info: stepInfoFor(names, { active }) });
 
 /** A state with the given targets (all tasks) and the RNG of `seed`. */
 function stateWith(targets: Matrix, seed = 0, options: GradVacOptions = {}): GradVacState {
   const plugin = gradvac(options);
-  return { ...plugin.init({ taskNames: namesFor(targets.length), seed }), targets };
+  return { ...plugin.init({ taskNames: taskNamesFor(targets.length), seed }), targets };
 }
 
 /** GradVac for one task i and one order of the others, on explicit vectors (Section 3.2 of the paper). */
@@ -77,19 +58,7 @@ const expectClose = (actual: readonly number[], expected: readonly number[], dig
   actual.forEach((value, k) => expect(value, `entry ${k}: ${actual.join(', ')} vs ${expected.join(', ')}`).toBeCloseTo(expected[k]!, digits));
 };
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -248,52 +217,23 @@ describe('gradvac: state', () => {
 
   it('refuses a state whose targets do not match the tasks', () => {
     const plugin = gradvac();
-    let error: unknown;
-    try {
-      weigh(plugin, gramianOf(J1), { ...plugin.init({ taskNames: ['a', 'b'], seed: 0 }), targets: [[0]] }, ['a', 'b']);
-    } catch (caught) {
-      error = caught;
-    }
+    const error = thrownBy(() => weigh(plugin, gramianOf(J1), { ...plugin.init({ taskNames: ['a', 'b'], seed: 0 }), targets: [[0]] }, ['a', 'b']));
     expect(isMtlError(error, 'BAD_CHECKPOINT')).toBe(true);
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 
-function randomJacobian(rng: Rng, count: number, columns: number): Matrix {
-  const jacobian: Matrix = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    if (kind <= 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, scale)));
-    else if (kind === 2) jacobian.push([...jacobian[rng.int(t)]!]);
-    else if (kind === 3) {
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      const r = jacobian[rng.int(t)]!;
-      const s = jacobian[rng.int(t)]!;
-      jacobian.push(r.map((x, k) => a * x + b * s[k]!));
-    } else if (kind === 4) {
-      const r = jacobian[rng.int(t)]!;
-      const size = maxAbs(r) || 1;
-      jacobian.push(r.map((x) => x + rng.normal(0, 1e-4 * size)));
-    } else jacobian.push(new Array<number>(columns).fill(0));
-  }
-  return jacobian;
-}
-
 describe('gradvac: properties on random Jacobians', () => {
   it('1000 random Jacobians (2–10 tasks, rank-deficient, nearly parallel, scaled 1e-6…1e6, zero), threading the state: finite weights and targets in [−1, 1]; zero J gives a zero update', () => {
     const rng = Rng.fromSeed(17);
     const plugin = gradvac({ beta: 0.2 });
-    const names = namesFor(10);
+    const names = taskNamesFor(10);
     let state = plugin.init({ taskNames: names, seed: 17 });
     for (let trial = 0; trial < 1000; trial++) {
-      const count = 2 + rng.int(9);
-      const columns = 1 + rng.int(12);
-      const jacobian = randomJacobian(rng, count, columns);
-      const zero = trial % 50 === 0;
-      if (zero) jacobian.forEach((row) => row.fill(0));
+      const jacobian = randomJacobian(rng, trial);
+      const count = jacobian.length;
+      const zero = trial % 50 === 0; // randomJacobian's all-zero trials
       const active = rng.permutation(10).slice(0, count).sort((x, y) => x - y);
       const result = weigh(plugin, gramianOf(jacobian), state, names, active);
       state = result.state;
@@ -350,12 +290,7 @@ describe('gradvac: options', () => {
       [{ reduction: 'avg' } as never, "'reduction'"],
     ];
     for (const [options, named] of cases) {
-      let error: unknown;
-      try {
-        gradvac(options);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => gradvac(options));
       expect(isMtlError(error, 'BAD_CONFIG'), JSON.stringify(options)).toBe(true);
       expect((error as Error).message).toContain(named);
     }
@@ -378,17 +313,10 @@ describe('gradvac in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is refused by name; the state is the EMA', () => {
     const registry = createRegistry();
     registry.register(gradvac());
-    const tasks: TaskSpec[] = [
-      { name: 'left', kind: 'regression', units: 1 },
-      { name: 'right', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) };
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: { name: 'gradvac', options: { beta: 0.5 } }, registry, seed: 2 });
       for (let step = 0; step < 3; step++) {
-        const report = trainer.step({ inputs, targets });
+        const report = trainer.step(batch);
         expect(Object.keys(report.weights)).toEqual(['left', 'right']);
         expect(Object.values(report.weights).every(Number.isFinite)).toBe(true);
       }
@@ -396,21 +324,13 @@ describe('gradvac in the trainer', () => {
       expect(state.targets[0]![1]).not.toBe(0);
       trainer.dispose();
       const byName = new Trainer({ model, weighting: 'gradvac', site: 'features', registry, seed: 2 });
-      expect(Object.values(byName.step({ inputs, targets }).weights).every(Number.isFinite)).toBe(true);
+      expect(Object.values(byName.step(batch).weights).every(Number.isFinite)).toBe(true);
       byName.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'gradvac', options: { betta: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'gradvac', options: { betta: 1 } }, registry }));
       expect(isMtlError(error)).toBe(true);
       expect((error as Error).message).toContain('betta');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('benchmark against equal weighting on synthetic tasks (default site, shared)', async () => {

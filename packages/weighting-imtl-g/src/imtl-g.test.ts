@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { imtlG, imtlGWeights, type IMTLGOptions } from './imtl-g';
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
-const gramianOf = (jacobian: number[][]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 /** Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: number[][]) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
@@ -61,26 +60,8 @@ function paperWeights(jacobian: number[][]): number[] {
   return [1 - rest.reduce((s, a) => s + a, 0), ...rest];
 }
 
-function infoFor(count: number): StepInfo {
-  const names = Array.from({ length: count }, (_, t) => `task${t}`);
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
-
 /** Calls weigh as the engine does: G (and the losses) as tensors it owns and disposes. */
-function weigh(gramian: number[][], options: IMTLGOptions = {}) {
-  const plugin = imtlG(options);
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, plugin.init({ taskNames: infoFor(count).taskNames, seed: 0 }), infoFor(count));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (gramian: number[][], options: IMTLGOptions = {}) => weighGramian(imtlG(options), gramian);
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 6) => {
   expect(actual).toHaveLength(expected.length);
@@ -95,49 +76,7 @@ function expectEqualProjections(update: readonly number[], jacobian: number[][],
   p.forEach((x) => expect(Math.abs(x - mean) / size, `projections ${p.join(', ')}`).toBeLessThanOrEqual(tolerance));
 }
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
-
-/**
- * Random Jacobians of 2–10 tasks: Gaussian rows with scales from 1e-6 to 1e6, repeated rows scaled
- * by ±(0.1..2) with 1e-4 relative noise (nearly parallel or anti-parallel), exact combinations of
- * earlier rows (rank-deficient), zero rows, fewer columns than tasks, and every 50th all zero.
- */
-function randomJacobian(rng: Rng, trial: number): number[][] {
-  const count = 2 + rng.int(9);
-  const columns = 1 + rng.int(12);
-  const rows: number[][] = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    if (kind <= 1) rows.push(Array.from({ length: columns }, () => rng.normal() * scale));
-    else if (kind === 2) {
-      const source = rows[rng.int(t)]!;
-      const factor = (rng.next() < 0.5 ? -1 : 1) * rng.uniform(0.1, 2);
-      rows.push(source.map((x) => factor * x * (1 + 1e-4 * rng.normal())));
-    } else if (kind === 3) {
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      const r = rows[rng.int(t)]!;
-      const s = rows[rng.int(t)]!;
-      rows.push(r.map((x, k) => a * x + b * s[k]!));
-    } else if (kind === 4) rows.push(new Array<number>(columns).fill(0));
-    else rows.push(Array.from({ length: columns }, () => rng.normal()));
-  }
-  if (trial % 50 === 0) rows.forEach((row) => row.fill(0));
-  return rows;
-}
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 /** Gaussian rows, more columns than rows, scales from 1e-3 to 1e3: full row rank. */
 function fullRankJacobian(rng: Rng): number[][] {
@@ -320,12 +259,7 @@ describe('imtl-g: conformance and options', () => {
       [{ scaling: 'sum-one' }, 'scaling'],
       [{ scale: 'mean' }, 'scale'],
     ] as const) {
-      let error: unknown;
-      try {
-        imtlG(options as never);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => imtlG(options as never));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain(`'${name}'`);
     }
@@ -334,16 +268,6 @@ describe('imtl-g: conformance and options', () => {
 });
 
 describe('imtl-g in the trainer', () => {
-  const tasks: TaskSpec[] = [
-    { name: 'left', kind: 'regression', units: 1 },
-    { name: 'right', kind: 'binary', units: 1 },
-  ];
-  const build = () => hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-  const batch = () => ({
-    inputs: tf.randomNormal([8, 4], 0, 1, 'float32', 3),
-    targets: { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) },
-  });
-
   it('trains at both sites without leaking (trainerSmokeCheck)', async () => {
     const report = await trainerSmokeCheck(hardSharing(), imtlG());
     expect(report.runs.map((run) => run.site)).toEqual(['shared', 'features']);
@@ -352,11 +276,9 @@ describe('imtl-g in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is named', () => {
     const registry = createRegistry();
     registry.register(imtlG());
-    const model = build();
-    const { inputs, targets } = batch();
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'imtl-g', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).reduce((s, w) => s + w, 0)).toBeCloseTo(1, 5);
       // The step report carries the solver's report.
@@ -366,28 +288,20 @@ describe('imtl-g in the trainer', () => {
       trainer.dispose();
 
       const configured = new Trainer({ model, weighting: { name: 'imtl-g', options: { scale: 'sum-tasks' } }, registry, seed: 2, site: 'features' });
-      expect(Object.values(configured.step({ inputs, targets }).weights).reduce((s, w) => s + w, 0)).toBeCloseTo(2, 5);
+      expect(Object.values(configured.step(batch).weights).reduce((s, w) => s + w, 0)).toBeCloseTo(2, 5);
       configured.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'imtl-g', options: { scal: 'sum-one' } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'imtl-g', options: { scal: 'sum-one' } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain('scal');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('warns in the step report when no update has equal projections (3 tasks through a 1-unit feature)', () => {
     // At the 'features' site with a single example and a 1-unit encoder, J is 3×1: rank 1, and the
     // three projections can only be equal at the zero update. IMTL-G has no iteration limit; its
     // solver report says converged: false there, which the engine turns into a warning.
-    const three: TaskSpec[] = [...tasks, { name: 'third', kind: 'regression', units: 1 }];
+    const three: TaskSpec[] = [...LEFT_RIGHT_TASKS, { name: 'third', kind: 'regression', units: 1 }];
     const model = hardSharing().build({ tasks: three, inputShape: [4], encoder: { type: 'mlp', units: [1], activation: 'tanh' } }, { seed: 3 });
     const inputs = tf.tensor2d([[0.3, -0.2, 0.5, 0.1]]);
     const targets = { left: tf.tensor1d([2]), right: tf.tensor1d([1]), third: tf.tensor1d([-3]) };

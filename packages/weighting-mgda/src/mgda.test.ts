@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type Batch, type DataSource, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer, type Batch, type DataSource } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, TOY_STARTS, toyGradients, toyProblem, trainerSmokeCheck, twoGradientMinNorm } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, thrownBy, TOY_STARTS, toyGradients, toyProblem, trainerSmokeCheck, twoGradientMinNorm, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mgda, mgdaWeights, type MGDAOptions } from './mgda';
 
@@ -15,33 +15,16 @@ beforeAll(async () => {
 // Helpers written for the tests, independent of the plugin: plain vector arithmetic on J and G.
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
-const gramianOf = (jacobian: readonly (readonly number[])[]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 const times = (matrix: readonly (readonly number[])[], vector: readonly number[]) => matrix.map((row) => dot(row, vector));
 /** The update Jᵀw = Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: readonly (readonly number[])[]) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
 const maxAbs = (values: readonly number[]) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-function infoFor(count: number): StepInfo {
-  const names = Array.from({ length: count }, (_, t) => `task${t}`);
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 /** Calls weigh as the engine does: G and the losses as float32 tensors it owns and disposes. */
-function weigh(gramian: number[][], options: MGDAOptions = {}, losses?: number[]) {
-  const plugin = mgda(options);
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const l = tf.tensor1d(losses ?? new Array<number>(count).fill(1));
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, l as tf.Tensor1D, plugin.init({ taskNames: infoFor(count).taskNames, seed: 0 }), infoFor(count));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    l.dispose();
-  }
-}
+const weigh = (gramian: number[][], options: MGDAOptions = {}, losses?: number[]) => weighGramian(mgda(options), gramian, { losses });
 
 /**
  * MGDA's optimality conditions (the KKT conditions of min_{α ∈ Δ} αᵀGα): α ≥ 0, Σα = 1, and with
@@ -64,39 +47,11 @@ const expectClose = (actual: readonly number[], expected: readonly number[], dig
   actual.forEach((value, k) => expect(value).toBeCloseTo(expected[k]!, digits));
 };
 
-/** Random Jacobians of 2–10 tasks: rank-deficient, nearly parallel, zero rows, scales 1e-6…1e6, all-zero. */
-function randomJacobian(rng: Rng, trial: number): number[][] {
-  const count = 2 + rng.int(9);
-  const columns = 1 + rng.int(12);
-  const jacobian: number[][] = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    const source = jacobian[rng.int(Math.max(t, 1))] ?? [];
-    if (kind <= 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, scale)));
-    else if (kind === 2) jacobian.push(source.map((x) => x * rng.uniform(-3, 3))); // parallel or anti-parallel: rank-deficient
-    else if (kind === 3) {
-      const other = jacobian[rng.int(t)]!;
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      jacobian.push(source.map((x, k) => a * x + b * other[k]!)); // a combination of earlier rows
-    } else if (kind === 4) {
-      const size = maxAbs(source);
-      jacobian.push(source.map((x) => x + rng.normal(0, 1e-6 * size))); // nearly parallel
-    } else jacobian.push(new Array<number>(columns).fill(0));
-  }
-  if (trial % 50 === 0) jacobian.forEach((row) => row.fill(0));
-  return jacobian;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe('mgda: hand-computed cases (acceptance a)', () => {
   it('J1 = [[-4,1,1],[6,1,1]]: α = (0.6, 0.4), update (0, 1, 1)', () => {
-    const jacobian = [
-      [-4, 1, 1],
-      [6, 1, 1],
-    ];
+    const jacobian = J1;
     // G = [[16+1+1, −24+1+1], [−22, 36+1+1]] = [[18, −22], [−22, 38]].
     const gramian = [
       [18, -22],
@@ -116,19 +71,12 @@ describe('mgda: hand-computed cases (acceptance a)', () => {
 
   it('J2 = I: α = (½, ½)', () => {
     // G = I: by symmetry α = (½, ½), Gα = (½, ½) = αᵀGα.
-    const { weights } = weigh(gramianOf([
-      [1, 0],
-      [0, 1],
-    ]));
+    const { weights } = weigh(gramianOf(J2));
     expectClose(weights, [0.5, 0.5]);
   });
 
   it('J3 = [[1,2,3],[-2,1,0],[0.5,-1,2]]: α = (0, 29/57, 28/57)', () => {
-    const jacobian = [
-      [1, 2, 3],
-      [-2, 1, 0],
-      [0.5, -1, 2],
-    ];
+    const jacobian = J3;
     // ‖g1‖² = 14, ‖g2‖² = 5, ‖g3‖² = 0.25 + 1 + 4 = 5.25; ⟨g1,g2⟩ = −2 + 2 = 0, ⟨g1,g3⟩ = 0.5 − 2 + 6 = 4.5, ⟨g2,g3⟩ = −1 − 1 = −2.
     const gramian = [
       [14, 0, 4.5],
@@ -189,15 +137,12 @@ describe('mgda: hand-computed cases (acceptance a)', () => {
   });
 
   it("'loss' normalisations refuse a loss that is not positive, naming the option", () => {
-    let error: unknown;
-    try {
+    const error = thrownBy(() =>
       weigh([
         [1, 0],
         [0, 1],
-      ], { normalization: 'loss' }, [0.5, -1]);
-    } catch (caught) {
-      error = caught;
-    }
+      ], { normalization: 'loss' }, [0.5, -1]),
+    );
     expect(isMtlError(error, 'BAD_DATA')).toBe(true);
     expect((error as Error).message).toContain("normalization 'loss'");
   });
@@ -274,16 +219,9 @@ describe('mgda: conformance and the engine (acceptance c)', () => {
   it('is configured by name through a registry; a misspelt option is named', () => {
     const registry = createRegistry();
     registry.register(mgda());
-    const tasks: TaskSpec[] = [
-      { name: 'left', kind: 'regression', units: 1 },
-      { name: 'right', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) };
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'mgda', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
       // The step report carries the solver's report.
@@ -293,21 +231,13 @@ describe('mgda: conformance and the engine (acceptance c)', () => {
       trainer.dispose();
 
       const configured = new Trainer({ model, weighting: { name: 'mgda', options: { normalization: 'l2', scale: 'tasks' } }, registry, seed: 2 });
-      expect(Object.values(configured.step({ inputs, targets }).weights).reduce((a, b) => a + b, 0)).toBeCloseTo(2, 5);
+      expect(Object.values(configured.step(batch).weights).reduce((a, b) => a + b, 0)).toBeCloseTo(2, 5);
       configured.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'mgda', options: { normalisation: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'mgda', options: { normalisation: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain("'normalisation'");
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('refuses bad option values, naming the option', () => {
@@ -317,12 +247,7 @@ describe('mgda: conformance and the engine (acceptance c)', () => {
       [{ maxIterations: 0 }, 'maxIterations'],
       [{ maxIterations: 2.5 }, 'maxIterations'],
     ] as const) {
-      let error: unknown;
-      try {
-        mgda(options as never);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => mgda(options as never));
       expect(isMtlError(error, 'BAD_CONFIG'), name).toBe(true);
       expect((error as Error).message).toContain(`'${name}'`);
     }

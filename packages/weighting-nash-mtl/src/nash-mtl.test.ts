@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, REFERENCE_JACOBIANS, stepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nashMtl, nashMtlWeights, type NashMTLOptions, type NashMTLState } from './nash-mtl';
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
-const gramianOf = (jacobian: number[][]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 const matVec = (matrix: number[][], v: readonly number[]) => matrix.map((row) => dot(row, v));
 /** Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: number[][]) =>
@@ -25,82 +24,17 @@ const combine = (weights: readonly number[], jacobian: number[][]) =>
 const fixedPointResidual = (gramian: number[][], alpha: readonly number[]) =>
   Math.max(...matVec(gramian, alpha).map((v, t) => Math.abs(alpha[t]! * v - 1)));
 
-function namesFor(count: number): string[] {
-  return Array.from({ length: count }, (_, t) => `task${t}`);
-}
-
-function infoFor(names: string[], active: number[] = names.map((_, t) => t)): StepInfo {
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: active.map((t) => names[t]!), activeIndices: active, site: 'shared' };
-}
-
 /** Calls weigh as the engine does: G (and the losses) as tensors it owns and disposes. */
-function weigh(plugin: ReturnType<typeof nashMtl>, gramian: number[][], state: NashMTLState, info = infoFor(namesFor(gramian.length))) {
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, state, info);
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, state: result.state, diagnostics: result.diagnostics };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (plugin: ReturnType<typeof nashMtl>, gramian: number[][], state: NashMTLState, info?: StepInfo) => weighGramian(plugin, gramian, { state, info });
 
-const weightsOf = (gramian: number[][], options: NashMTLOptions = { maxNorm: 0 }) => {
-  const plugin = nashMtl(options);
-  return weigh(plugin, gramian, plugin.init({ taskNames: namesFor(gramian.length), seed: 0 }));
-};
+const weightsOf = (gramian: number[][], options: NashMTLOptions = { maxNorm: 0 }) => weighGramian(nashMtl(options), gramian);
 
 const expectClose = (actual: readonly number[], expected: readonly number[], digits = 6) => {
   expect(actual).toHaveLength(expected.length);
   actual.forEach((value, k) => expect(value, `entry ${k}: ${actual.join(', ')} vs ${expected.join(', ')}`).toBeCloseTo(expected[k]!, digits));
 };
 
-const J1 = [
-  [-4, 1, 1],
-  [6, 1, 1],
-];
-const J2 = [
-  [1, 0],
-  [0, 1],
-];
-const J3 = [
-  [1, 2, 3],
-  [-2, 1, 0],
-  [0.5, -1, 2],
-];
-
-/**
- * Random Jacobians of 2–10 tasks: Gaussian rows with scales from 1e-6 to 1e6, repeated rows scaled
- * by ±(0.1..2) with 1e-4 relative noise (nearly parallel or anti-parallel), exact combinations of
- * earlier rows (rank-deficient), zero rows, fewer columns than tasks, and every 50th all zero.
- */
-function randomJacobian(rng: Rng, trial: number): number[][] {
-  const count = 2 + rng.int(9);
-  const columns = 1 + rng.int(12);
-  const rows: number[][] = [];
-  for (let t = 0; t < count; t++) {
-    const kind = t === 0 ? 0 : rng.int(6);
-    const scale = 10 ** rng.uniform(-6, 6);
-    if (kind <= 1) rows.push(Array.from({ length: columns }, () => rng.normal() * scale));
-    else if (kind === 2) {
-      const source = rows[rng.int(t)]!;
-      const factor = (rng.next() < 0.5 ? -1 : 1) * rng.uniform(0.1, 2);
-      rows.push(source.map((x) => factor * x * (1 + 1e-4 * rng.normal())));
-    } else if (kind === 3) {
-      const a = rng.uniform(-2, 2);
-      const b = rng.uniform(-2, 2);
-      const r = rows[rng.int(t)]!;
-      const s = rows[rng.int(t)]!;
-      rows.push(r.map((x, k) => a * x + b * s[k]!));
-    } else if (kind === 4) rows.push(new Array<number>(columns).fill(0));
-    else rows.push(Array.from({ length: columns }, () => rng.normal()));
-  }
-  if (trial % 50 === 0) rows.forEach((row) => row.fill(0));
-  return rows;
-}
+const { J1, J2, J3 } = REFERENCE_JACOBIANS;
 
 /** Gaussian rows, more columns than rows, scales from 1e-3 to 1e3: full row rank, 0 not in the hull. */
 function fullRankJacobian(rng: Rng): number[][] {
@@ -242,7 +176,7 @@ describe('nash-mtl: properties on 1000 random Jacobians', () => {
 describe('nash-mtl: updateEvery and state', () => {
   it('reuses the last weights for updateEvery − 1 calls, keeping them in the state', () => {
     const plugin = nashMtl({ updateEvery: 3, maxNorm: 0 });
-    const names = namesFor(2);
+    const names = taskNamesFor(2);
     const first = [
       [4, 0],
       [0, 1],
@@ -276,27 +210,27 @@ describe('nash-mtl: updateEvery and state', () => {
 
   it('solves afresh when an active task has no stored weight; reuses the stored ones for a subset', () => {
     const plugin = nashMtl({ updateEvery: 10, maxNorm: 0 });
-    const names = namesFor(3);
+    const names = taskNamesFor(3);
     let state = plugin.init({ taskNames: names, seed: 0 });
     // Only tasks 0 and 2 active: G = diag(4, 9) → α = (½, ⅓); task 1 has no stored weight.
-    let result = weigh(plugin, [[4, 0], [0, 9]], state, infoFor(names, [0, 2]));
+    let result = weigh(plugin, [[4, 0], [0, 9]], state, stepInfoFor(names, { active: [0, 2] }));
     expectClose(result.weights, [0.5, 1 / 3], 8);
     expect(result.state.weights).toEqual([expect.closeTo(0.5, 8), null, expect.closeTo(1 / 3, 8)]);
     state = result.state;
     // Task 2 alone: its stored weight is reused.
-    result = weigh(plugin, [[100]], state, infoFor(names, [2]));
+    result = weigh(plugin, [[100]], state, stepInfoFor(names, { active: [2] }));
     expect(result.diagnostics?.values?.reused).toBe(1);
     expectClose(result.weights, [1 / 3], 8);
     state = result.state;
     // Task 1 becomes active: solve for all three.
-    result = weigh(plugin, [[1, 0, 0], [0, 4, 0], [0, 0, 16]], state, infoFor(names));
+    result = weigh(plugin, [[1, 0, 0], [0, 4, 0], [0, 0, 16]], state, stepInfoFor(names));
     expect(result.diagnostics?.values?.reused).toBe(0);
     expectClose(result.weights, [1, 0.5, 0.25], 8);
   });
 
   it('applies maxNorm on every call, to the update of the current G', () => {
     const plugin = nashMtl({ updateEvery: 2, maxNorm: 0.5 });
-    let state = plugin.init({ taskNames: namesFor(2), seed: 0 });
+    let state = plugin.init({ taskNames: taskNamesFor(2), seed: 0 });
     // G = I: α = (1, 1), ‖d‖ = √2 → scaled by 0.5/√2.
     let result = weigh(plugin, [[1, 0], [0, 1]], state);
     expectClose(result.weights, [0.5 / Math.SQRT2, 0.5 / Math.SQRT2], 8);
@@ -316,14 +250,6 @@ describe('nash-mtl: conformance and options', () => {
   });
 
   it('refuses unknown options and bad values, naming them', () => {
-    const failure = (make: () => unknown) => {
-      try {
-        make();
-      } catch (error) {
-        return error as Error;
-      }
-      throw new Error('expected a throw');
-    };
     for (const [options, name] of [
       [{ update_weights_every: 2 }, 'update_weights_every'],
       [{ updateEvery: 0 }, 'updateEvery'],
@@ -332,7 +258,7 @@ describe('nash-mtl: conformance and options', () => {
       [{ maxNorm: -1 }, 'maxNorm'],
       [{ maxNorm: Number.POSITIVE_INFINITY }, 'maxNorm'],
     ] as const) {
-      const error = failure(() => nashMtl(options as never));
+      const error = thrownBy(() => nashMtl(options as never));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect(error.message).toContain(`'${name}'`);
     }
@@ -341,16 +267,6 @@ describe('nash-mtl: conformance and options', () => {
 });
 
 describe('nash-mtl in the trainer', () => {
-  const tasks: TaskSpec[] = [
-    { name: 'left', kind: 'regression', units: 1 },
-    { name: 'right', kind: 'binary', units: 1 },
-  ];
-  const build = () => hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-  const batch = () => ({
-    inputs: tf.randomNormal([8, 4], 0, 1, 'float32', 3),
-    targets: { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) },
-  });
-
   it('trains at both sites without leaking (trainerSmokeCheck)', async () => {
     const report = await trainerSmokeCheck(hardSharing(), nashMtl());
     expect(report.runs.map((run) => run.site)).toEqual(['shared', 'features']);
@@ -360,49 +276,36 @@ describe('nash-mtl in the trainer', () => {
   it('is configured by name through a registry; a misspelt option is named', () => {
     const registry = createRegistry();
     registry.register(nashMtl());
-    const model = build();
-    const { inputs, targets } = batch();
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'nash-mtl', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).every((w) => Number.isFinite(w) && w > 0)).toBe(true);
       trainer.dispose();
 
       const configured = new Trainer({ model, weighting: { name: 'nash-mtl', options: { updateEvery: 2 } }, registry, seed: 2, site: 'features' });
-      const a = configured.step({ inputs, targets });
-      const b = configured.step({ inputs, targets });
+      const a = configured.step(batch);
+      const b = configured.step(batch);
       expect(a.diagnostics?.values?.reused).toBe(0);
       expect(b.diagnostics?.values?.reused).toBe(1);
       configured.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'nash-mtl', options: { maxnorm: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'nash-mtl', options: { maxnorm: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toContain('maxnorm');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it("puts the solver's report in the step report, and an iteration limit in its warnings", () => {
     // Three tasks: for two, the Newton start β ∝ 1 is already the solution (α_t ∝ 1/‖g_t‖).
-    const three: TaskSpec[] = [...tasks, { name: 'third', kind: 'regression', units: 1 }];
-    const model = hardSharing().build({ tasks: three, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const { inputs, targets: two } = batch();
-    const targets = { ...two, third: tf.randomNormal([8], 0, 1, 'float32', 5) };
-    try {
+    const three: TaskSpec[] = [...LEFT_RIGHT_TASKS, { name: 'third', kind: 'regression', units: 1 }];
+    withSmallModel(hardSharing(), three, (model, batch) => {
       for (const [options, converged] of [
         [{}, true],
         [{ maxIterations: 1 }, false],
       ] as const) {
         const trainer = new Trainer({ model, weighting: nashMtl(options), seed: 2 });
-        const report = trainer.step({ inputs, targets });
+        const report = trainer.step(batch);
         const solver = report.diagnostics?.solver;
         expect(solver).toBeDefined();
         expect(solver!.converged).toBe(converged);
@@ -414,10 +317,7 @@ describe('nash-mtl in the trainer', () => {
         } else expect(report.warnings.join('\n')).toMatch(/nash-mtl.*solver stopped before converging/);
         trainer.dispose();
       }
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right, targets.third]);
-      model.dispose();
-    }
+    });
   });
 
   it('benchmark against equal weighting (site shared)', async () => {

@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type StepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, gramianOf, LEFT_RIGHT_TASKS, randomJacobian, taskNamesFor, thrownBy, trainerSmokeCheck, weighGramian, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pcgrad, type PCGradState } from './pcgrad';
 
@@ -16,34 +16,16 @@ beforeAll(async () => {
 
 const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, x, k) => sum + x * b[k]!, 0);
 const norm = (a: readonly number[]) => Math.sqrt(dot(a, a));
-const gramianOf = (jacobian: number[][]) => jacobian.map((row) => jacobian.map((other) => dot(row, other)));
 /** u = wᵀJ = Σ_t w_t g_t. */
 const combine = (weights: readonly number[], jacobian: number[][]) =>
   jacobian[0]!.map((_, column) => weights.reduce((sum, w, t) => sum + w * jacobian[t]![column]!, 0));
 
-function infoFor(count: number): StepInfo {
-  const names = Array.from({ length: count }, (_, t) => `task${t}`);
-  return { step: 0, epoch: 0, taskNames: names, activeTasks: names, activeIndices: names.map((_, t) => t), site: 'shared' };
-}
-
 /** Calls weigh as the engine does: G (and the losses) as tensors it owns and disposes. */
-function weigh(plugin: ReturnType<typeof pcgrad>, gramian: number[][], state: PCGradState) {
-  const count = gramian.length;
-  const g = tf.tensor2d(gramian, [count, count]);
-  const losses = tf.ones([count]) as tf.Tensor1D;
-  try {
-    const result = plugin.weigh(g as tf.Tensor2D, losses, state, infoFor(count));
-    const weights = result.weights instanceof tf.Tensor ? Array.from(result.weights.dataSync()) : [...result.weights];
-    return { weights, state: result.state };
-  } finally {
-    g.dispose();
-    losses.dispose();
-  }
-}
+const weigh = (plugin: ReturnType<typeof pcgrad>, gramian: number[][], state: PCGradState) => weighGramian(plugin, gramian, { state });
 
 const weightsOf = (gramian: number[][], options: Parameters<typeof pcgrad>[0] = {}, seed = 0) => {
   const plugin = pcgrad(options);
-  return weigh(plugin, gramian, plugin.init({ taskNames: infoFor(gramian.length).taskNames, seed })).weights;
+  return weigh(plugin, gramian, plugin.init({ taskNames: taskNamesFor(gramian.length), seed })).weights;
 };
 
 /** PCGrad on explicit vectors (the paper's Algorithm 1) for one task i and one order of the others. */
@@ -237,26 +219,11 @@ describe('pcgrad: properties', () => {
     const plugin = pcgrad();
     for (let trial = 0; trial < 1000; trial++) {
       const count = 3 + rng.int(8);
-      const columns = 1 + rng.int(12);
-      const jacobian: number[][] = [];
-      for (let t = 0; t < count; t++) {
-        const kind = t === 0 ? 0 : rng.int(5);
-        if (kind === 0 || kind === 1) jacobian.push(Array.from({ length: columns }, () => rng.normal(0, 10 ** rng.uniform(-3, 3))));
-        else if (kind === 2) jacobian.push([...jacobian[rng.int(t)]!]); // repeated row
-        else if (kind === 3) {
-          // linearly dependent: a combination of two earlier rows (possibly pointing against them)
-          const a = rng.uniform(-2, 2);
-          const b = rng.uniform(-2, 2);
-          const r = jacobian[rng.int(t)]!;
-          const s = jacobian[rng.int(t)]!;
-          jacobian.push(r.map((x, k) => a * x + b * s[k]!));
-        } else jacobian.push(new Array<number>(columns).fill(0)); // zero row
-      }
-      if (trial % 100 === 0) jacobian.forEach((row) => row.fill(0)); // all zero
-      const weights = weigh(plugin, gramianOf(jacobian), plugin.init({ taskNames: infoFor(count).taskNames, seed: trial })).weights;
+      const jacobian = randomJacobian(rng, trial, count); // all zero when trial % 50 === 0
+      const weights = weigh(plugin, gramianOf(jacobian), plugin.init({ taskNames: taskNamesFor(count), seed: trial })).weights;
       expect(weights).toHaveLength(count);
       expect(weights.every(Number.isFinite), `trial ${trial}: ${weights.join(', ')}`).toBe(true);
-      if (trial % 100 === 0) expect(weights).toEqual(new Array<number>(count).fill(1));
+      if (trial % 50 === 0) expect(weights).toEqual(new Array<number>(count).fill(1));
     }
   });
 
@@ -333,18 +300,10 @@ describe('pcgrad: properties', () => {
 
 describe('pcgrad: options', () => {
   it('refuses unknown options and bad reductions, naming them', () => {
-    const failure = (make: () => unknown) => {
-      try {
-        make();
-      } catch (error) {
-        return error;
-      }
-      throw new Error('expected a throw');
-    };
-    const unknown = failure(() => pcgrad({ reducton: 'mean' } as never));
+    const unknown = thrownBy(() => pcgrad({ reducton: 'mean' } as never));
     expect(isMtlError(unknown, 'BAD_CONFIG')).toBe(true);
     expect((unknown as Error).message).toContain("'reducton'");
-    const bad = failure(() => pcgrad({ reduction: 'avg' } as never));
+    const bad = thrownBy(() => pcgrad({ reduction: 'avg' } as never));
     expect(isMtlError(bad, 'BAD_CONFIG')).toBe(true);
     expect((bad as Error).message).toContain("'reduction'");
     expect(pcgrad().configure!({ reduction: 'mean' }).name).toBe('pcgrad');
@@ -360,37 +319,22 @@ describe('pcgrad in the trainer', () => {
   it('is configured by name through a registry', () => {
     const registry = createRegistry();
     registry.register(pcgrad());
-    const tasks: TaskSpec[] = [
-      { name: 'left', kind: 'regression', units: 1 },
-      { name: 'right', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [4], encoder: { type: 'mlp', units: [6] } }, { seed: 1 });
-    const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', 3);
-    const targets = { left: tf.randomNormal([8], 0, 1, 'float32', 4), right: tf.tensor1d([0, 1, 1, 0, 1, 0, 0, 1]) };
-    try {
+    withSmallModel(hardSharing(), LEFT_RIGHT_TASKS, (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'pcgrad', registry, seed: 2 });
-      const report = trainer.step({ inputs, targets });
+      const report = trainer.step(batch);
       expect(Object.keys(report.weights)).toEqual(['left', 'right']);
       expect(Object.values(report.weights).every(Number.isFinite)).toBe(true);
       trainer.dispose();
 
       const mean = new Trainer({ model, weighting: { name: 'pcgrad', options: { reduction: 'mean' } }, registry, seed: 2 });
-      const meanReport = mean.step({ inputs, targets });
+      const meanReport = mean.step(batch);
       expect(Object.values(meanReport.weights).every((w) => w > 0 && w <= 1.5)).toBe(true);
       mean.dispose();
 
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'pcgrad', options: { reducton: 1 } }, registry });
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'pcgrad', options: { reducton: 1 } }, registry }));
       expect(isMtlError(error)).toBe(true);
       expect((error as Error).message).toContain('reducton');
-    } finally {
-      tf.dispose([inputs, targets.left, targets.right]);
-      model.dispose();
-    }
+    });
   });
 
   it('is no worse than 1.1 × equal weighting on synthetic tasks (site shared)', async () => {

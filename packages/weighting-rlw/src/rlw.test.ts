@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, isMtlError, Rng, Trainer, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Rng, Trainer } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, lossStepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rlw, type RlwOptions, type RlwState } from './index';
 
@@ -14,20 +14,12 @@ beforeAll(async () => {
 /** Calls combine `calls.length` times from init({ seed }), the i-th call with active tasks calls[i]. */
 function run(seed: number, taskCount: number, calls: number[][], options: RlwOptions = {}) {
   const plugin = rlw(options);
-  const taskNames = Array.from({ length: taskCount }, (_, i) => `task${i}`);
+  const taskNames = taskNamesFor(taskCount);
   let state: RlwState = plugin.init({ taskNames, seed });
   const results = calls.map((active, step) =>
     tf.tidy(() => {
       const losses = active.map((i) => i + 1);
-      const result = plugin.combine(tf.tensor1d(losses), state, {
-        step,
-        epoch: 0,
-        taskNames,
-        activeTasks: active.map((i) => taskNames[i]!),
-        activeIndices: active,
-        site: null,
-        params: {},
-      });
+      const result = plugin.combine(tf.tensor1d(losses), state, lossStepInfoFor(taskNames, { active, step }));
       state = result.state;
       return { weights: [...(result.weights as number[])], loss: result.loss.dataSync()[0]!, losses };
     }),
@@ -126,38 +118,24 @@ describe('RLW: conformance and training', () => {
   it('is configured by name through a registry, seeded by the trainer; a misspelt option is named in the error', () => {
     const registry = createRegistry();
     registry.register(rlw());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    const firstWeights = (reference: RlwOptions | undefined, seed: number) => {
-      const trainer = new Trainer({ model, weighting: reference ? { name: 'rlw', options: reference as Record<string, unknown> } : 'rlw', registry, seed });
-      try {
-        return trainer.step(batch).weights;
-      } finally {
-        trainer.dispose();
-      }
-    };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
+      const firstWeights = (reference: RlwOptions | undefined, seed: number) => {
+        const trainer = new Trainer({ model, weighting: reference ? { name: 'rlw', options: reference as Record<string, unknown> } : 'rlw', registry, seed });
+        try {
+          return trainer.step(batch).weights;
+        } finally {
+          trainer.dispose();
+        }
+      };
       const w = firstWeights(undefined, 3);
       expect(w.a! + w.b!).toBeCloseTo(1, 6);
       expect(firstWeights(undefined, 3)).toEqual(w);
       expect(firstWeights(undefined, 4)).not.toEqual(w);
       const scaled = firstWeights({ scale: 'tasks' }, 3);
       expect(scaled.a).toBeCloseTo(2 * w.a!, 6);
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'rlw', options: { scal: 'tasks' } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'rlw', options: { scal: 'tasks' } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'scal'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 });

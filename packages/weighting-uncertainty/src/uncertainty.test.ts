@@ -1,10 +1,10 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor1D } from '@tensorflow/tfjs-core';
-import { createRegistry, fromArrays, isMtlError, Rng, Trainer, type LossStepInfo, type TaskSpec } from '@mtljs/core';
+import { createRegistry, fromArrays, isMtlError, Rng, Trainer, type TaskSpec } from '@mtljs/core';
 import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
-import { checkWeighting, compareWithEqualWeighting, trainerSmokeCheck } from '@mtljs/testkit';
+import { checkWeighting, compareWithEqualWeighting, lossStepInfoFor, thrownBy, trainerSmokeCheck, withTinyModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { uncertainty, type UncertaintyState } from './index';
 
@@ -23,18 +23,9 @@ function differentiate(
   state: UncertaintyState,
   activeIndices: number[] = losses.map((_, i) => i),
 ) {
-  const taskNames = logVariance.map((_, i) => `task${i}`);
   const lossVariable = tf.variable(tf.tensor1d(losses), true, `test/losses${++variableCount}`);
   const s = tf.variable(tf.tensor1d(logVariance), true, `test/logVariance${variableCount}`);
-  const info: LossStepInfo = {
-    step: 0,
-    epoch: 0,
-    taskNames,
-    activeTasks: activeIndices.map((i) => taskNames[i]!),
-    activeIndices,
-    site: null,
-    params: { logVariance: s },
-  };
+  const info = lossStepInfoFor(logVariance.length, { active: activeIndices, params: { logVariance: s } });
   let weights: number[] = [];
   const { value, grads } = tf.variableGrads(() => {
     const result = uncertainty().combine(lossVariable, state, info);
@@ -224,13 +215,7 @@ describe('uncertainty weighting: conformance and training', () => {
   it('is configured by name through a registry; a misspelt option is named in the error', () => {
     const registry = createRegistry();
     registry.register(uncertainty());
-    const tasks: TaskSpec[] = [
-      { name: 'a', kind: 'regression', units: 1 },
-      { name: 'b', kind: 'binary', units: 1 },
-    ];
-    const model = hardSharing().build({ tasks, inputShape: [3], encoder: { type: 'mlp', units: [4] } }, { seed: 1 });
-    const batch = { inputs: tf.tensor2d([1, 2, 3, -1, 0, 2], [2, 3]), targets: { a: tf.tensor1d([1, -1]), b: tf.tensor1d([0, 1]) } };
-    try {
+    withTinyModel(hardSharing(), (model, batch) => {
       const trainer = new Trainer({ model, weighting: 'uncertainty', registry });
       const report = trainer.step(batch);
       close(report.weights.a!, 0.5, 6);
@@ -241,17 +226,9 @@ describe('uncertainty weighting: conformance and training', () => {
       close(second.weights.a!, 0.5, 6);
       close(second.weights.b!, 1, 6);
       byTask.dispose();
-      let error: unknown;
-      try {
-        new Trainer({ model, weighting: { name: 'uncertainty', options: { intialLogVariance: 1 } }, registry });
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(() => new Trainer({ model, weighting: { name: 'uncertainty', options: { intialLogVariance: 1 } }, registry }));
       expect(isMtlError(error, 'BAD_CONFIG')).toBe(true);
       expect((error as Error).message).toMatch(/'intialLogVariance'/);
-    } finally {
-      tf.dispose([batch.inputs, batch.targets.a, batch.targets.b]);
-      model.dispose();
-    }
+    });
   });
 });
