@@ -1,9 +1,16 @@
-import { defaultRegistry, syntheticTasks, Trainer, useBackend, type EvaluationReport } from 'mtljs';
+import { defaultRegistry, register, Trainer, useBackend, type EvaluationReport, type Plugin } from '@mtljs/core';
+import { cpuBackend } from '@mtljs/backend-cpu';
+import { wasmBackend } from '@mtljs/backend-wasm';
+import { syntheticTasks } from '@mtljs/datasets';
+import { hardSharing } from '@mtljs/sharing-hard';
+import { pcgrad } from '@mtljs/weighting-pcgrad';
+import { uncertainty } from '@mtljs/weighting-uncertainty';
 
-// The main job: a hard-sharing MLP trained with equal weighting (or any registered weighting,
-// --weighting=pcgrad) on the synthetic tasks of the MMoE paper (two regression tasks whose linear
+// The main job: a hard-sharing MLP trained with equal weighting (or --weighting=pcgrad,
+// uncertainty, static) on the synthetic tasks of the MMoE paper (two regression tasks whose linear
 // parts have correlation p), printing each task's validation loss and metrics after every epoch
-// and at the end. Importing 'mtljs' registers the standard plugins by name.
+// and at the end. It depends on a few packages only, so the first run builds little; the umbrella
+// `mtljs` registers every weighting.
 
 function text(name: string, fallback: string): string {
   const prefix = `--${name}=`;
@@ -34,6 +41,8 @@ async function main(): Promise<void> {
   const seed = argument('seed', 42);
   const trainSize = argument('train-size', 8000);
   const weighting = text('weighting', 'ew');
+  const plugins: Plugin[] = [cpuBackend(), wasmBackend(), hardSharing(), pcgrad(), uncertainty()];
+  for (const plugin of plugins) if (!defaultRegistry().has(plugin.kind, plugin.name)) register(plugin);
   await useBackend('auto');
 
   const data = syntheticTasks({ tasks: 2, correlation, trainSize, validationSize: 2000, seed, batchSize: 128 });

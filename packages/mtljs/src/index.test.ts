@@ -41,4 +41,32 @@ describe('the umbrella package', () => {
     }
     expect(trainers).toHaveLength(20);
   });
+
+  it('every registered weighting trains on the wasm backend, at every site it supports', async () => {
+    // wasm lacks some gradient kernels the cpu backend has (UnsortedSegmentSum, behind tf.gather's
+    // gradient, is one): each plugin's own tests run on cpu, so this run covers wasm.
+    await useBackend('wasm', { log: () => {} });
+    try {
+      const data = syntheticTasks({ tasks: 2, trainSize: 32, validationSize: 8, inputDim: 8, batchSize: 16, seed: 2 });
+      const sharing = defaultRegistry().get('sharing', 'hard');
+      const ran: string[] = [];
+      for (const name of defaultRegistry().list('weighting')) {
+        const plugin = defaultRegistry().get('weighting', name);
+        const sites = plugin.level === 'loss' ? [undefined] : [...plugin.sites];
+        for (const site of sites) {
+          const model = sharing.build({ tasks: data.tasks, inputShape: data.inputShape, encoder: { type: 'mlp', units: [8] } }, { seed: 1 });
+          const weighting = name === 'static' ? { name, options: { weights: { task1: 2 } } } : name;
+          const trainer = new Trainer({ model, weighting, site, seed: 1 });
+          const history = await trainer.fit(data.train, { epochs: 2 });
+          for (const loss of Object.values(history[1]!.trainLosses)) expect(Number.isFinite(loss), `${name} at ${site}`).toBe(true);
+          ran.push(`${name}@${site ?? 'loss'}`);
+          trainer.dispose();
+          model.dispose();
+        }
+      }
+      expect(ran.length).toBeGreaterThan(30);
+    } finally {
+      await useBackend('cpu', { log: () => {} });
+    }
+  });
 });

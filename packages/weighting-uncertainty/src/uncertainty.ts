@@ -111,7 +111,14 @@ export function uncertainty(options: UncertaintyOptions = {}): LossWeighting<Unc
         });
       }
       // Inactive tasks' s_t stay out of the objective, so they get a zero gradient.
-      const s = tf.gather(logVariance, tf.tensor1d([...info.activeIndices], 'int32')) as Tensor1D;
+      // The active entries as (one-hot selection) · s rather than tf.gather: gather's gradient needs
+      // UnsortedSegmentSum, which tfjs-backend-wasm does not implement; matMul's works everywhere.
+      const count = logVariance.shape[0];
+      const selection = tf.tensor2d(
+        info.activeIndices.flatMap((index) => Array.from({ length: count }, (_, k) => (k === index ? 1 : 0))),
+        [info.activeIndices.length, count],
+      );
+      const s = tf.reshape(tf.matMul(selection, tf.reshape(logVariance, [count, 1])), [-1]) as Tensor1D;
       const factors = tf.tensor1d(info.activeIndices.map((i) => precisionFactor(state.forms[i]!)));
       const weights = tf.mul(factors, tf.exp(tf.neg(s))) as Tensor1D;
       const loss = tf.sum(tf.add(tf.mul(weights, losses), tf.mul(s, 0.5))) as Scalar;
