@@ -90,6 +90,6 @@ export {
   repairedPositiveSemidefinite,
   symmetricEigen,
 } from './solvers';
-export { activePreference, checkPreference, checkPreferenceTasks } from './weighting/preference';
-export type { TaskPreference } from './weighting/preference';
+export { activePreference, checkPreference, checkPreferenceOptions, checkPreferenceTasks } from './weighting/preference';
+export type { PreferenceOptions, TaskPreference } from './weighting/preference';
 export type { Matrix, NonnegativeQpOptions, SolverReport } from './solvers';

@@ -1,17 +1,16 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import {
   API_VERSION,
-  MtlError,
   checkOptions,
   type GramianWeighting,
   type SolverReport,
   type StepInfo,
   type WeightsResult,
   activePreference,
-  checkPreference,
   checkPreferenceTasks,
   dualConeProjectionWeights,
   type TaskPreference,
+  checkPreferenceOptions,
 } from '@mtljs/core';
 
 export interface DualProjOptions {
@@ -42,10 +41,6 @@ export function dualprojWeights(
   return dualConeProjectionWeights(gramian.map((row) => [...row]), preference, options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations });
 }
 
-function badOption(option: string, message: string): MtlError {
-  return new MtlError('BAD_CONFIG', `weighting 'dualproj': option '${option}' ${message}`, { plugin: 'dualproj', option });
-}
-
 /**
  * DualProj (Quinton & Rey 2024) as a Gramian weighting: the mean of the active tasks' gradients
  * (or their combination with a preference vector), projected onto the dual cone of those
@@ -54,17 +49,7 @@ function badOption(option: string, message: string): MtlError {
  */
 export function dualproj(options: DualProjOptions = {}): GramianWeighting<null> {
   checkOptions("weighting 'dualproj'", options, ['preference', 'reduction', 'maxIterations']);
-  checkPreference('dualproj', options.preference);
-  const reduction = options.reduction ?? 'mean';
-  if (reduction !== 'mean' && reduction !== 'sum') throw badOption('reduction', `must be 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
-  if (options.reduction !== undefined && options.preference !== undefined) {
-    throw badOption('reduction', "sets the default preference (1/T or 1 each); it cannot be combined with option 'preference'");
-  }
-  const maxIterations = options.maxIterations;
-  if (maxIterations !== undefined && !(Number.isInteger(maxIterations) && maxIterations >= 1)) {
-    throw badOption('maxIterations', `must be a positive integer, got ${JSON.stringify(maxIterations)}`);
-  }
-  const preference = options.preference;
+  const { preference, reduction, maxIterations } = checkPreferenceOptions('dualproj', options);
   return {
     kind: 'weighting',
     name: 'dualproj',

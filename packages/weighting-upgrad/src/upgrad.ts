@@ -1,17 +1,16 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import {
   API_VERSION,
-  MtlError,
   checkOptions,
   type GramianWeighting,
   type SolverReport,
   type StepInfo,
   type WeightsResult,
   activePreference,
-  checkPreference,
   checkPreferenceTasks,
   dualConeProjectionWeights,
   type TaskPreference,
+  checkPreferenceOptions,
 } from '@mtljs/core';
 
 export interface UPGradOptions {
@@ -66,10 +65,6 @@ export function upgradWeights(
   return { weights, projections, report };
 }
 
-function badOption(option: string, message: string): MtlError {
-  return new MtlError('BAD_CONFIG', `weighting 'upgrad': option '${option}' ${message}`, { plugin: 'upgrad', option });
-}
-
 /**
  * UPGrad — unconflicting projection of gradients (Quinton & Rey 2024) — as a Gramian weighting:
  * every active task's gradient is projected onto the dual cone of all the active tasks' gradients
@@ -78,17 +73,7 @@ function badOption(option: string, message: string): MtlError {
  */
 export function upgrad(options: UPGradOptions = {}): GramianWeighting<null> {
   checkOptions("weighting 'upgrad'", options, ['preference', 'reduction', 'maxIterations']);
-  checkPreference('upgrad', options.preference);
-  const reduction = options.reduction ?? 'mean';
-  if (reduction !== 'mean' && reduction !== 'sum') throw badOption('reduction', `must be 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
-  if (options.reduction !== undefined && options.preference !== undefined) {
-    throw badOption('reduction', "sets the default preference (1/T or 1 each); it cannot be combined with option 'preference'");
-  }
-  const maxIterations = options.maxIterations;
-  if (maxIterations !== undefined && !(Number.isInteger(maxIterations) && maxIterations >= 1)) {
-    throw badOption('maxIterations', `must be a positive integer, got ${JSON.stringify(maxIterations)}`);
-  }
-  const preference = options.preference;
+  const { preference, reduction, maxIterations } = checkPreferenceOptions('upgrad', options);
   return {
     kind: 'weighting',
     name: 'upgrad',

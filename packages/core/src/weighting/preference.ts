@@ -66,3 +66,34 @@ export function activePreference(
   if (missing >= 0) throw badPreference(plugin, `gives no value for active task '${activeTasks[missing]}'`, { task: activeTasks[missing] });
   return values as number[];
 }
+
+export interface PreferenceOptions {
+  preference?: TaskPreference;
+  /** Default preference when none is given: 1/T each ('mean') or 1 each ('sum'). */
+  reduction?: 'mean' | 'sum';
+  maxIterations?: number;
+}
+
+/**
+ * Checks the options shared by preference-based weightings (UPGrad, DualProj): a valid
+ * preference, a reduction of 'mean' or 'sum' that is not combined with a preference, and a
+ * positive integer iteration limit. Returns them with the reduction defaulted to 'mean'.
+ */
+export function checkPreferenceOptions(
+  plugin: string,
+  options: PreferenceOptions,
+): { preference: TaskPreference | undefined; reduction: 'mean' | 'sum'; maxIterations: number | undefined } {
+  const bad = (option: string, message: string) =>
+    new MtlError('BAD_CONFIG', `weighting '${plugin}': option '${option}' ${message}`, { plugin, option });
+  checkPreference(plugin, options.preference);
+  const reduction = options.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum') throw bad('reduction', `must be 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
+  if (options.reduction !== undefined && options.preference !== undefined) {
+    throw bad('reduction', "sets the default preference (1/T or 1 each); it cannot be combined with option 'preference'");
+  }
+  const maxIterations = options.maxIterations;
+  if (maxIterations !== undefined && !(Number.isInteger(maxIterations) && maxIterations >= 1)) {
+    throw bad('maxIterations', `must be a positive integer, got ${JSON.stringify(maxIterations)}`);
+  }
+  return { preference: options.preference, reduction, maxIterations };
+}
