@@ -40,7 +40,7 @@ export { MtlError, isMtlError } from './errors';
 export type { MtlErrorCode, MtlErrorDetails } from './errors';
 export { Rng } from './rng';
 export type { RngState } from './rng';
-export { Registry, checkOptions, createRegistry, defaultRegistry, register } from './registry';
+export { Registry, checkOptionTaskNames, checkOptions, createRegistry, defaultRegistry, register } from './registry';
 export type { PluginKinds, RegisterOptions } from './registry';
 export { TrainStepEngine, prepareBatch } from './engine';
 export type { EngineOptions, PreparedBatch, TaskGradients } from './engine';

@@ -162,3 +162,19 @@ export function checkOptions(plugin: string, options: object | undefined, allowe
     );
   }
 }
+
+/**
+ * Refuses an option that names a task the model does not have (preferences, per-task weights):
+ * call it in a weighting's `init`, when the model's tasks are known.
+ */
+export function checkOptionTaskNames(plugin: string, option: string, names: Iterable<string>, taskNames: readonly string[]): void {
+  for (const task of names) {
+    if (!taskNames.includes(task)) {
+      throw new MtlError(
+        'BAD_CONFIG',
+        `weighting '${plugin}': option '${option}' names task '${task}', which the model does not have; its tasks: ${taskNames.join(', ')}`,
+        { plugin, option, task, available: taskNames },
+      );
+    }
+  }
+}

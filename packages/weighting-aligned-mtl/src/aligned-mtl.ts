@@ -9,6 +9,7 @@ import {
   type StepInfo,
   type WeightingContext,
   type WeightsResult,
+  checkOptionTaskNames,
 } from '@mtljs/core';
 
 export interface AlignedMtlOptions {
@@ -139,15 +140,7 @@ export function alignedMtl(options: AlignedMtlOptions = {}): GramianWeighting<Al
     sites: ['shared', 'features'],
     configure: (next) => alignedMtl(next as AlignedMtlOptions),
     init(context: WeightingContext): AlignedMtlState {
-      for (const task of Object.keys(preference)) {
-        if (!context.taskNames.includes(task)) {
-          throw new MtlError(
-            'BAD_CONFIG',
-            `weighting 'aligned-mtl': option 'preference' names task '${task}', which the model does not have; its tasks: ${context.taskNames.join(', ')}`,
-            { plugin: 'aligned-mtl', option: 'preference', task, available: context.taskNames },
-          );
-        }
-      }
+      checkOptionTaskNames('aligned-mtl', 'preference', Object.keys(preference), context.taskNames);
       return null;
     },
     weigh(gramian: Tensor2D, _losses: Tensor1D, state: AlignedMtlState, info: StepInfo): WeightsResult<AlignedMtlState> {

@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
-import { API_VERSION, MtlError, Rng, checkOptions, type JacobianWeighting, type RngState, type StepInfo, type WeightingContext } from '@mtljs/core';
+import {
+  API_VERSION,
+  MtlError,
+  Rng,
+  checkOptions,
+  type JacobianWeighting,
+  type RngState,
+  type StepInfo,
+  type WeightingContext,
+  checkOptionTaskNames,
+} from '@mtljs/core';
 
 export interface GradDropOptions {
   /**
@@ -72,15 +82,7 @@ export function graddrop(options: GradDropOptions = {}): JacobianWeighting<GradD
     sites: ['features', 'shared'],
     configure: (next) => graddrop(next as GradDropOptions),
     init(context: WeightingContext): GradDropState {
-      for (const task of Object.keys(perTask)) {
-        if (!context.taskNames.includes(task)) {
-          throw new MtlError(
-            'BAD_CONFIG',
-            `weighting 'graddrop': option 'leakage' names task '${task}', which the model does not have; its tasks: ${context.taskNames.join(', ')}`,
-            { plugin: 'graddrop', option: 'leakage', task, available: context.taskNames },
-          );
-        }
-      }
+      checkOptionTaskNames('graddrop', 'leakage', Object.keys(perTask), context.taskNames);
       return { rng: Rng.fromSeed(context.seed).state() };
     },
     aggregate(jacobian: Tensor2D, _losses: Tensor1D, state: GradDropState, info: StepInfo) {

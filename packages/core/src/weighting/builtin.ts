@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor1D } from '@tensorflow/tfjs-core';
 import { API_VERSION, type LossWeighting } from '../contracts';
 import { MtlError } from '../errors';
-import { checkOptions } from '../registry';
+import { checkOptionTaskNames, checkOptions } from '../registry';
 
 export interface EqualWeightingOptions {
   /** 'sum' (default): Σ_t L_t, every weight 1. 'mean': (1/T_active) Σ_t L_t. */
@@ -66,15 +66,7 @@ export function staticWeighting(options: StaticWeightingOptions): LossWeighting<
     level: 'loss',
     configure: (next) => staticWeighting(next as unknown as StaticWeightingOptions),
     init(context) {
-      for (const task of Object.keys(options.weights)) {
-        if (!context.taskNames.includes(task)) {
-          throw new MtlError(
-            'BAD_CONFIG',
-            `static weighting names task '${task}', which the model does not have; its tasks: ${context.taskNames.join(', ')}`,
-            { plugin: 'static', task, available: context.taskNames },
-          );
-        }
-      }
+      checkOptionTaskNames('static', 'weights', Object.keys(options.weights), context.taskNames);
       return null;
     },
     combine(losses, state, info) {

@@ -1,5 +1,6 @@
 import type { WeightingContext } from '../contracts';
 import { MtlError } from '../errors';
+import { checkOptionTaskNames } from '../registry';
 
 // Task preferences for weightings that take one (UPGrad, DualProj, Aligned-MTL, …): one number per
 // task in the model's order, or an object keyed by task name.
@@ -37,10 +38,7 @@ export function checkPreferenceTasks(plugin: string, preference: TaskPreference 
     return;
   }
   const names = Object.keys(preference);
-  const unknown = names.filter((name) => !tasks.includes(name));
-  if (unknown.length) {
-    throw badPreference(plugin, `names task '${unknown[0]}', which the model does not have; its tasks: ${tasks.join(', ')}`, { task: unknown[0], available: tasks });
-  }
+  checkOptionTaskNames(plugin, 'preference', names, tasks);
   const missing = tasks.filter((task) => !names.includes(task));
   if (missing.length) {
     throw badPreference(plugin, `gives no value for task '${missing[0]}'; name every task: ${tasks.join(', ')}`, { task: missing[0], available: tasks });
