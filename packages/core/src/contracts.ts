@@ -93,6 +93,13 @@ export interface MultiTaskModel {
   taskVariables(task: string): Variable[];
   /** A regulariser added to the objective of the shared variables (soft sharing's tie). */
   penalty?(): Scalar;
+  /**
+   * Adds a task to a built (possibly trained) model: a new head, and the new tower or gate the
+   * strategy needs, initialised from `seed`; every existing variable keeps its value. Afterwards
+   * `tasks`, `taskNames` and `taskVariables(task.name)` include it. Optional: strategies whose
+   * shared part depends on the task set (e.g. clustered) may not offer it.
+   */
+  addTask?(task: TaskSpec, options: BuildOptions): void;
   getWeights(): NamedTensorMap;
   setWeights(weights: NamedTensorMap): void;
   dispose(): void;
@@ -115,16 +122,79 @@ export interface LayerModule {
   variables(): Variable[];
   /** The variables of the module's last parametrised layer. */
   lastLayerVariables(): Variable[];
+  /** Shape of one example's output (no batch dimension) for one example's input shape. */
   outputShape(inputShape: readonly number[]): number[];
+  /** Frees the module's variables; a model calls it from its own dispose(). */
+  dispose?(): void;
 }
+
+/** One convolutional block: conv2d → activation → normalisation → pooling. */
+export interface ConvBlockSpec {
+  filters: number;
+  /** Square kernel side (default 3). */
+  kernelSize?: number;
+  /** Default 1. */
+  stride?: number;
+  /** Default 'same'. */
+  padding?: 'same' | 'valid';
+  /** Layer normalisation over each example's (height, width, channels), per-channel scale and shift (default 'none'). */
+  norm?: 'layer' | 'none';
+  /** Default 'max'. */
+  pool?: 'max' | 'avg' | 'none';
+  /** Pooling window and stride (default 2). */
+  poolSize?: number;
+}
+
+/**
+ * A convolutional stack for inputs of shape [height, width, channels] (a [height, width] input is
+ * read as one channel); its output is the last block's map flattened, then optional dense layers.
+ */
+export interface ConvSpec {
+  type: 'conv';
+  blocks: ConvBlockSpec[];
+  /** Activation after every conv and dense layer (default 'relu'). */
+  activation?: ActivationName;
+  /** Widths of dense layers after flattening (default none). */
+  dense?: number[];
+}
+
+/**
+ * Builds a fresh LayerModule for each model (and each copy a strategy needs: a tower per task,
+ * an expert per slot), so a spec can be built many times with different seeds. `@mtljs/layers`
+ * makes one from a tf.layers model factory.
+ */
+export interface LayerModuleFactory {
+  type: 'factory';
+  create(context: ModuleContext): LayerModule;
+}
+
+export interface ModuleContext {
+  /** One example's input shape. */
+  inputShape: readonly number[];
+  /** Seed for the module's initial values. */
+  seed: number;
+  /** A variable-name prefix unique to this module. */
+  scope: string;
+}
+
+/** How an encoder, tower or expert is described: a spec built by core, a factory, or a module. */
+export type ModuleSpec = MlpSpec | ConvSpec | LayerModuleFactory | LayerModule;
 
 export interface ModelSpec {
   tasks: readonly TaskSpec[];
   /** Shape of one example, without the batch dimension. */
   inputShape: readonly number[];
-  encoder: MlpSpec | LayerModule;
-  /** Hidden layers of each head; the output layer (task.units wide, linear) is always added. */
-  head?: MlpSpec;
+  /**
+   * The shared encoder (hard sharing), or the template of each tower or expert. A LayerModule
+   * instance is used as it is, so a strategy that needs several copies refuses it: give a spec or
+   * a factory.
+   */
+  encoder: ModuleSpec;
+  /**
+   * Hidden layers of each head (an MLP spec, or a factory called once per task); the output layer
+   * (task.units wide, linear) is always added.
+   */
+  head?: MlpSpec | LayerModuleFactory;
 }
 
 export interface BuildOptions {
@@ -151,6 +221,11 @@ export interface PluginReference {
 
 export interface SharingStrategy<Spec extends ModelSpec = ModelSpec> extends Plugin {
   readonly kind: 'sharing';
+  /**
+   * The gradient sites its models support (default: all three). The testkit's sharing suite
+   * trains at each of them.
+   */
+  readonly sites?: readonly GradientSite[];
   build(spec: Spec, options: BuildOptions): MultiTaskModel;
 }
 

@@ -56,6 +56,19 @@ export interface EngineOptions {
   site?: GradientSite;
   /** Seed handed to the weighting's init (its RNG). */
   seed: number;
+  /** Variables the optimiser leaves unchanged (see {@link FreezeOptions}). */
+  freeze?: FreezeOptions;
+}
+
+/**
+ * Parts of the model held fixed: `shared` freezes every shared variable (the encoder, towers,
+ * gates: whatever `sharedVariables()` lists); `tasks` freezes those tasks' own variables. Frozen
+ * variables still take part in the forward pass and in the weighting's gradients (so a gradient
+ * weighting sees the true conflicts); they just receive no update.
+ */
+export interface FreezeOptions {
+  shared?: boolean;
+  tasks?: readonly string[];
 }
 
 function featureEntries(features: Features): [string, Tensor][] {
@@ -197,9 +210,11 @@ export class TrainStepEngine<S = unknown> {
   private readonly lossFns: PerExampleLoss[];
   private state: S;
   private stepCount = 0;
+  private readonly frozen: ReadonlySet<string>;
 
   constructor(options: EngineOptions) {
     this.model = options.model;
+    this.frozen = frozenVariableNames(options.model, options.freeze);
     this.weighting = options.weighting as Weighting<S>;
     this.optimizer = options.optimizer;
     this.tasks = this.model.tasks;
@@ -417,7 +432,7 @@ export class TrainStepEngine<S = unknown> {
         return total as Scalar;
       }, variables));
       const report = this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
-      this.optimizer.applyGradients(grads);
+      this.optimizer.applyGradients(this.unfrozen(grads));
       this.state = nextState as S;
       this.stepCount += 1;
       return report;
@@ -522,7 +537,7 @@ export class TrainStepEngine<S = unknown> {
       });
       owned.push(objective);
       const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
-      this.optimizer.applyGradients(update);
+      this.optimizer.applyGradients(this.unfrozen(update));
       this.state = nextState;
       this.stepCount += 1;
       return report;
@@ -603,9 +618,31 @@ export class TrainStepEngine<S = unknown> {
     return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active, diagnostics, warnings };
   }
 
+  /** The update without the frozen variables' entries (their tensors are disposed by the caller). */
+  private unfrozen(update: NamedTensorMap): NamedTensorMap {
+    if (this.frozen.size === 0) return update;
+    return Object.fromEntries(Object.entries(update).filter(([name]) => !this.frozen.has(name)));
+  }
+
   dispose(): void {
     Object.values(this.weightingParams).forEach((v) => v.dispose());
   }
+}
+
+function frozenVariableNames(model: MultiTaskModel, freeze: FreezeOptions | undefined): ReadonlySet<string> {
+  const names = new Set<string>();
+  if (!freeze) return names;
+  if (freeze.shared) model.sharedVariables().forEach((v) => names.add(v.name));
+  for (const task of freeze.tasks ?? []) {
+    if (!model.taskNames.includes(task)) {
+      throw new MtlError('BAD_CONFIG', `freeze.tasks names '${task}', which the model does not have; its tasks: ${model.taskNames.join(', ')}`, {
+        task,
+        available: [...model.taskNames],
+      });
+    }
+    model.taskVariables(task).forEach((v) => names.add(v.name));
+  }
+  return names;
 }
 
 function mapFeatures(features: Features, fn: (t: Tensor) => Tensor): Features {

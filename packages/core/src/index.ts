@@ -7,6 +7,8 @@ export type {
   Backend,
   Batch,
   BuildOptions,
+  ConvBlockSpec,
+  ConvSpec,
   DataSource,
   Features,
   ForwardResult,
@@ -15,6 +17,9 @@ export type {
   Inputs,
   JacobianWeighting,
   LayerModule,
+  LayerModuleFactory,
+  ModuleContext,
+  ModuleSpec,
   LossName,
   LossStepInfo,
   LossWeighting,
@@ -43,7 +48,7 @@ export type { RngState } from './rng';
 export { Registry, checkOptionTaskNames, checkOptions, createRegistry, defaultRegistry, register } from './registry';
 export type { PluginKinds, RegisterOptions } from './registry';
 export { TrainStepEngine, prepareBatch } from './engine';
-export type { EngineOptions, PreparedBatch, TaskGradients } from './engine';
+export type { EngineOptions, FreezeOptions, PreparedBatch, TaskGradients } from './engine';
 export { Trainer, evaluateModel } from './trainer';
 export type {
   EpochReport,
@@ -71,6 +76,11 @@ export type { EqualWeightingOptions, StaticWeightingOptions } from './weighting/
 export { gramian, scaleGradient } from './gradient-math';
 export { dense } from './nn/dense';
 export { DenseStack } from './nn/mlp';
+export { ConvStack, conv2d, layerNorm } from './nn/conv';
+export type { ConvStackOptions } from './nn/conv';
+export { buildHead, buildModule } from './nn/build';
+export { WeightTable } from './nn/weights';
+export type { BuildHeadContext, BuildModuleContext } from './nn/build';
 export type { DenseStackOptions } from './nn/mlp';
 export { activate } from './nn/activations';
 export { glorotUniform, heUniform, uniqueScope, variableFrom } from './nn/init';

@@ -3,7 +3,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Batch, DataSource, GradientSite, MultiTaskModel, PluginReference, StepReport, Weighting } from './contracts';
 import { assertBackend } from './backend';
 import { disposeBatch } from './data/memory';
-import { prepareBatch, TrainStepEngine } from './engine';
+import { prepareBatch, TrainStepEngine, type FreezeOptions } from './engine';
 import { MtlError } from './errors';
 import { lossFor, maskedMean } from './losses/losses';
 import { createMetric, metricNamesFor, type MetricAccumulator } from './losses/metrics';
@@ -30,6 +30,11 @@ export interface TrainerOptions {
   /** Fixes shuffling and the weighting's randomness (the model's initialisation has its own seed). */
   seed?: number;
   registry?: Registry;
+  /**
+   * Variables held fixed: `{ shared: true }` trains only the heads (e.g. while a task added with
+   * `model.addTask` warms up); `{ tasks: ['a'] }` keeps task a's head as it is.
+   */
+  freeze?: FreezeOptions;
 }
 
 export interface TaskEvaluation {
@@ -137,6 +142,7 @@ export class Trainer {
       optimizer: this.optimizer,
       site: options.site,
       seed: this.rng.nextSeed(),
+      freeze: options.freeze,
     });
   }
 

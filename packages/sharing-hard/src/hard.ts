@@ -2,15 +2,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap, Tensor, Variable } from '@tensorflow/tfjs-core';
 import {
   API_VERSION,
-  DenseStack,
+  buildHead,
+  buildModule,
   MtlError,
   Rng,
   uniqueScope,
+  WeightTable,
   type ApplyOptions,
+  type BuildOptions,
   type Features,
   type Inputs,
   type LayerModule,
-  type MlpSpec,
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
@@ -50,57 +52,43 @@ function inputTensor(inputs: Inputs): Tensor {
 }
 
 class HardSharingModel implements MultiTaskModel {
-  readonly tasks: readonly TaskSpec[];
-  readonly taskNames: readonly string[];
-  private readonly encoder: LayerModule & { dispose?(): void };
-  private readonly heads: Map<string, DenseStack>;
+  tasks: readonly TaskSpec[];
+  taskNames: readonly string[];
+  private readonly encoder: LayerModule;
+  private readonly heads: Map<string, LayerModule>;
   private readonly inputShape: readonly number[];
+  private readonly featureShape: number[];
+  private readonly head: ModelSpec['head'];
+  private readonly rng: Rng;
+  private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number) {
     checkTasks(spec.tasks);
     this.tasks = spec.tasks.map((task) => ({ ...task }));
     this.taskNames = this.tasks.map((task) => task.name);
     this.inputShape = [...spec.inputShape];
-    const inputSize = this.inputShape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(inputSize) || inputSize <= 0) {
-      throw new MtlError('BAD_CONFIG', `hard sharing: inputShape must be positive integers, got [${spec.inputShape.join(', ')}]`);
-    }
-    const rng = Rng.fromSeed(seed);
-    const scope = uniqueScope('hard');
-    const encoderSpec = spec.encoder as MlpSpec | LayerModule;
-    if ((encoderSpec as MlpSpec).type === 'mlp') {
-      const mlp = encoderSpec as MlpSpec;
-      if (!Array.isArray(mlp.units) || mlp.units.length === 0) {
-        throw new MtlError('BAD_CONFIG', 'hard sharing: the encoder MLP needs at least one layer (units: [..])');
-      }
-      this.encoder = new DenseStack({
-        inputSize,
-        units: mlp.units,
-        activation: mlp.activation ?? 'relu',
-        outputActivation: mlp.outputActivation ?? mlp.activation ?? 'relu',
-        scope: `${scope}/encoder`,
-        rng,
-      });
-    } else if (encoderSpec && typeof (encoderSpec as LayerModule).apply === 'function') {
-      this.encoder = encoderSpec as LayerModule;
-    } else {
-      throw new MtlError('BAD_CONFIG', "hard sharing: `encoder` must be { type: 'mlp', units: [...] } or a LayerModule");
-    }
-    const featureSize = this.encoder.outputShape(this.inputShape).reduce((a, b) => a * b, 1);
-    const head = spec.head ?? { type: 'mlp', units: [] };
-    this.heads = new Map(
-      this.tasks.map((task) => [
-        task.name,
-        new DenseStack({
-          inputSize: featureSize,
-          units: [...head.units, task.units],
-          activation: head.activation ?? 'relu',
-          outputActivation: 'linear',
-          scope: `${scope}/head/${task.name}`,
-          rng,
-        }),
-      ]),
-    );
+    this.rng = Rng.fromSeed(seed);
+    this.scope = uniqueScope('hard');
+    this.head = spec.head;
+    this.encoder = buildModule(spec.encoder, { inputShape: this.inputShape, rng: this.rng, scope: `${this.scope}/encoder`, what: 'hard sharing encoder' });
+    this.featureShape = this.encoder.outputShape(this.inputShape);
+    this.heads = new Map(this.tasks.map((task) => [task.name, this.buildHead(task, this.rng)]));
+  }
+
+  private buildHead(task: TaskSpec, rng: Rng): LayerModule {
+    return buildHead(this.head, { featureShape: this.featureShape, units: task.units, rng, scope: `${this.scope}/head/${task.name}`, what: `hard sharing head of task '${task.name}'` });
+  }
+
+  /**
+   * A new task: a fresh head on the trained encoder (seeded by `options.seed`); nothing else
+   * changes. Train with `freeze: { shared: true }` to keep the encoder while the head warms up.
+   */
+  addTask(task: TaskSpec, options: BuildOptions): void {
+    checkTasks([...this.tasks, task]);
+    const head = this.buildHead(task, Rng.fromSeed(options?.seed ?? 0));
+    this.heads.set(task.name, head);
+    this.tasks = [...this.tasks, { ...task }];
+    this.taskNames = this.tasks.map((t) => t.name);
   }
 
   encode(inputs: Inputs, options: ApplyOptions): Features {
@@ -147,38 +135,25 @@ class HardSharingModel implements MultiTaskModel {
     return head.variables();
   }
 
-  private allVariables(): Variable[] {
-    return [...this.sharedVariables(), ...this.taskNames.flatMap((task) => this.taskVariables(task))];
+  private weightTable(): WeightTable {
+    return new WeightTable(this.scope, {
+      encoder: this.encoder.variables(),
+      ...Object.fromEntries(this.taskNames.map((task) => [`head/${task}`, this.taskVariables(task)])),
+    });
   }
 
   getWeights(): NamedTensorMap {
-    return Object.fromEntries(this.allVariables().map((v) => [localName(v.name), tf.clone(v)]));
+    return this.weightTable().read();
   }
 
   setWeights(weights: NamedTensorMap): void {
-    for (const variable of this.allVariables()) {
-      const key = localName(variable.name);
-      const value = weights[key];
-      if (!value) throw new MtlError('BAD_CHECKPOINT', `weights are missing '${key}'`, { expected: key });
-      if (value.shape.join(',') !== variable.shape.join(',')) {
-        throw new MtlError('BAD_CHECKPOINT', `weight '${key}' has shape [${value.shape.join(', ')}], the model needs [${variable.shape.join(', ')}]`, {
-          expected: variable.shape,
-          received: value.shape,
-        });
-      }
-    }
-    for (const variable of this.allVariables()) variable.assign(weights[localName(variable.name)]!);
+    this.weightTable().write(weights);
   }
 
   dispose(): void {
     this.encoder.dispose?.();
-    for (const head of this.heads.values()) head.dispose();
+    for (const head of this.heads.values()) head.dispose?.();
   }
-}
-
-/** Variable names carry a process-unique prefix (`mtl7/`); checkpoints use the rest. */
-function localName(name: string): string {
-  return name.replace(/^mtl\d+\//, '');
 }
 
 /**
@@ -191,7 +166,7 @@ export function hardSharing(options: HardSharingOptions = {}): SharingStrategy {
     kind: 'sharing',
     name: 'hard',
     apiVersion: API_VERSION,
-    build(spec: ModelSpec, buildOptions) {
+    build(spec: ModelSpec, buildOptions: BuildOptions) {
       const encoder = spec.encoder ?? { type: 'mlp', units: options.defaultEncoderUnits ?? [64, 32] };
       return new HardSharingModel({ ...spec, encoder }, buildOptions?.seed ?? 0);
     },

@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRegistry, Rng, type Features, type Inputs, type ModelSpec, type MultiTaskModel, type SharingStrategy } from '@mtljs/core';
+import { createRegistry, equalWeighting, Rng, type Features, type GradientSite, type Inputs, type ModelSpec, type MultiTaskModel, type SharingStrategy } from '@mtljs/core';
 import { ConformanceError, messageOf } from './errors';
 import { checkNoLeak } from './leak';
+import { defaultSharingSpec } from './spec';
+import { trainerSmokeCheck, type TrainerSmokeRun } from './trainer-smoke';
+import { clipNormWeighting } from './clip-norm';
+
+export { defaultSharingSpec };
 
 export interface SharingCheckOptions<Spec extends ModelSpec = ModelSpec> {
   /** The model to build (default {@link defaultSharingSpec}). */
@@ -18,12 +23,19 @@ export interface SharingCheckOptions<Spec extends ModelSpec = ModelSpec> {
   makeInputs?: (batchSize: number, rng: Rng) => Inputs;
   /** Calls counted by the leak check (default 20). */
   leakSteps?: number;
+  /**
+   * Trainer steps of the training check, per run (default 100): equal weighting, then a Gramian
+   * weighting at each site the strategy declares (`strategy.sites`, default all three). 0 skips it.
+   */
+  trainingSteps?: number;
 }
 
 export interface SharingCheckReport {
   name: string;
   tasks: string[];
   variables: { shared: number; lastShared: number; perTask: Record<string, number> };
+  /** The training runs (equal weighting first, then the Gramian weighting per site). */
+  training: { weighting: string; site: GradientSite | null; steps: number; firstLoss: number; lastLoss: number }[];
   checks: string[];
 }
 
@@ -31,19 +43,6 @@ export interface SharingCheckReport {
 interface Snapshot {
   outputs: Record<string, { shape: number[]; values: Float32Array }>;
   features: Record<string, { shape: number[]; values: Float32Array }>;
-}
-
-/** Three tasks of three kinds on a 6-feature input and a two-layer MLP encoder. */
-export function defaultSharingSpec(): ModelSpec {
-  return {
-    tasks: [
-      { name: 'regression', kind: 'regression', units: 1 },
-      { name: 'multiclass', kind: 'multiclass', units: 3 },
-      { name: 'binary', kind: 'binary', units: 1 },
-    ],
-    inputShape: [6],
-    encoder: { type: 'mlp', units: [8, 4] },
-  };
 }
 
 const EXACT = 1e-6;
@@ -286,7 +285,27 @@ export async function checkSharingStrategy<Spec extends ModelSpec = ModelSpec>(
     disposeInputs(inputs);
   }
 
-  return { name: strategy.name, tasks: taskNames, variables: counts!, checks };
+  const training: SharingCheckReport['training'] = [];
+  const trainingSteps = options.trainingSteps ?? 100;
+  if (trainingSteps > 0) {
+    const sites = [...(strategy.sites ?? (['shared', 'last-shared', 'features'] as const))];
+    const runs: [string, TrainerSmokeRun[]][] = [];
+    try {
+      const ew = await trainerSmokeCheck(strategy, equalWeighting(), { spec, seed, steps: trainingSteps });
+      runs.push(['ew', ew.runs]);
+      const gramianRuns = await trainerSmokeCheck(strategy, clipNormWeighting(sites), { spec, seed, steps: trainingSteps, sites });
+      runs.push([clipNormWeighting(sites).name, gramianRuns.runs]);
+    } catch (error) {
+      fail('training', messageOf(error), error);
+    }
+    for (const [weighting, list] of runs) for (const run of list) training.push({ weighting, ...run });
+    checks.push(
+      `training: ${trainingSteps} Trainer steps each with equal weighting and with a Gramian weighting at ${sites.join(', ')}: ` +
+        'finite losses, the summed loss goes down, no tensor leaks, dispose frees everything',
+    );
+  }
+
+  return { name: strategy.name, tasks: taskNames, variables: counts!, training, checks };
 }
 
 /** Runs `body` with `delta` added to every variable of `list`, then puts the values back. */

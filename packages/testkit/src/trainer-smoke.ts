@@ -15,7 +15,7 @@ import {
 import { ConformanceError, messageOf } from './errors';
 import { jsonRoundTripProblem } from './json';
 import { checkNoLeak } from './leak';
-import { defaultSharingSpec } from './sharing';
+import { defaultSharingSpec } from './spec';
 
 export interface TrainerSmokeOptions<Spec extends ModelSpec = ModelSpec> {
   /** Sites to train at (gradient-level weightings; default: every site the weighting declares). */
