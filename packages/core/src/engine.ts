@@ -672,6 +672,9 @@ function checkWeightCount(plugin: string, weights: Tensor1D | readonly number[] 
       received: size,
     });
   }
+  if (Array.isArray(weights) && !weights.every((w) => typeof w === 'number')) {
+    throw new MtlError('BAD_CONFIG', `weighting '${plugin}' returned weights that are not all numbers: ${JSON.stringify(weights)}`, { plugin, received: weights });
+  }
 }
 
 function resolveSite(weighting: Weighting, requested: GradientSite | undefined): GradientSite | null {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensor4D, Tensor5D, Variable } from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor4D, Variable } from '@tensorflow/tfjs-core';
 import type { ActivationName, ApplyOptions, ConvBlockSpec, ConvSpec, LayerModule } from '../contracts';
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
@@ -26,15 +26,54 @@ interface ConvBlock {
 const LAYER_NORM_EPSILON = 1e-5;
 
 /**
- * 2-D convolution, NHWC. tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so where the
- * backend lacks it the same convolution runs as a depth-1 conv3d, whose backward kernels it has.
+ * 2-D convolution, NHWC. tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel (and its
+ * Conv3D backprop kernels are wrong for strides > 1: measured), so where the backend lacks the
+ * filter kernel the forward pass and the input gradient stay conv2d / Conv2DBackpropInput and the
+ * kernel gradient is computed directly (see kernelGradient).
  */
 export function conv2d(x: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor4D {
   if (tf.getKernel('Conv2DBackpropFilter', tf.getBackend()) !== undefined) return tf.conv2d(x, kernel, stride, padding);
-  const [n, h, w, c] = x.shape;
-  const [kh, kw, cin, cout] = kernel.shape;
-  const out = tf.conv3d(tf.reshape(x, [n, 1, h, w, c]) as Tensor5D, tf.reshape(kernel, [1, kh, kw, cin, cout]) as Tensor5D, [1, stride, stride], padding);
-  return tf.reshape(out, [n, out.shape[2], out.shape[3], cout]) as Tensor4D;
+  return conv2dWithDirectKernelGradient(x, kernel, stride, padding);
+}
+
+/** tfjs's 'same' padding: total = max((out − 1)·stride + k − in, 0), the smaller half before. */
+function samePadding(size: number, window: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + window - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/**
+ * ∂L/∂K[i, j, c, f] = Σ_{n,p,q} x_pad[n, p·s + i, q·s + j, c] · dy[n, p, q, f]: for each kernel
+ * offset (i, j), a strided slice of the padded input times dy, as one [c × NPQ]·[NPQ × f] matMul.
+ */
+function kernelGradient(x: Tensor4D, dy: Tensor4D, kernelShape: number[], stride: number, padding: 'same' | 'valid'): Tensor {
+  const [kh, kw, cin, cout] = kernelShape as [number, number, number, number];
+  const [n, h, w] = x.shape;
+  const [, outH, outW] = dy.shape;
+  const padded =
+    padding === 'same' ? (tf.pad(x, [[0, 0], samePadding(h, kh, stride), samePadding(w, kw, stride), [0, 0]]) as Tensor4D) : x;
+  const dyRows = tf.reshape(dy, [n * outH * outW, cout]);
+  const rows: Tensor[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const patch = tf.stridedSlice(padded, [0, i, j, 0], [n, i + stride * (outH - 1) + 1, j + stride * (outW - 1) + 1, cin], [1, stride, stride, 1]);
+      rows.push(tf.matMul(tf.transpose(tf.reshape(patch, [n * outH * outW, cin])), dyRows));
+    }
+  }
+  return tf.reshape(tf.stack(rows), [kh, kw, cin, cout]);
+}
+
+function conv2dWithDirectKernelGradient(x: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor4D {
+  const op = tf.customGrad(((input: Tensor4D, filter: Tensor4D, save: tf.GradSaveFunc) => {
+    save([input, filter]);
+    const gradFunc = (dy: Tensor, saved: Tensor[]) => {
+      const [a, k] = saved as [Tensor4D, Tensor4D];
+      return [tf.conv2dTranspose(dy as Tensor4D, k, a.shape, stride, padding), kernelGradient(a, dy as Tensor4D, k.shape, stride, padding)];
+    };
+    return { value: tf.conv2d(input, filter, stride, padding), gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x, kernel) as Tensor4D;
 }
 
 /**
