@@ -69,6 +69,12 @@ export interface EngineOptions {
 export interface FreezeOptions {
   shared?: boolean;
   tasks?: readonly string[];
+  /**
+   * Names of variables that stay trainable although `shared` or `tasks` covers them: e.g. the gate
+   * and experts a per-task-features strategy (MMoE, PLE) adds to its shared part in `addTask`
+   * (list `sharedVariables()` names before and after adding the task).
+   */
+  except?: readonly string[];
 }
 
 function featureEntries(features: Features): [string, Tensor][] {
@@ -642,6 +648,7 @@ function frozenVariableNames(model: MultiTaskModel, freeze: FreezeOptions | unde
     }
     model.taskVariables(task).forEach((v) => names.add(v.name));
   }
+  for (const name of freeze.except ?? []) names.delete(name);
   return names;
 }
 

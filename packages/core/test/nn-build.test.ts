@@ -152,6 +152,15 @@ describe('Trainer freeze', () => {
         expect(snapshot(model.sharedVariables())).toEqual(shared);
         expect(snapshot(model.taskVariables(frozenTask))).toEqual(frozenHead);
         expect(snapshot(model.taskVariables(freeTask))).not.toEqual(freeHead);
+        // `except` keeps a named shared variable trainable under `shared: true`.
+        const keep = model.sharedVariables()[0]!;
+        const excepted = new Trainer({ model, weighting: weighting(), site, freeze: { shared: true, except: [keep.name] }, optimizer: { name: 'sgd', learningRate: 0.1 } });
+        const kept = Array.from(keep.dataSync());
+        const others = snapshot(model.sharedVariables().slice(1));
+        excepted.step(batch);
+        expect(Array.from(keep.dataSync())).not.toEqual(kept);
+        expect(snapshot(model.sharedVariables().slice(1))).toEqual(others);
+        excepted.dispose();
         disposeAll([batch.inputs as tf.Tensor, ...(Object.values(batch.targets) as tf.Tensor[]), ...(Object.values(batch.masks ?? {}) as tf.Tensor[])]);
         trainer.dispose();
         model.dispose();

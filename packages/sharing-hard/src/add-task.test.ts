@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { fromArrays, Rng, Trainer, isMtlError, type ModelSpec, type TaskSpec } from '@mtljs/core';
+import { disposeBatch, fromArrays, Rng, Trainer, isMtlError, type ModelSpec, type TaskSpec } from '@mtljs/core';
 import { checkNoLeak } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hardSharing } from './hard';
@@ -59,7 +59,7 @@ describe('adding a task to a trained hard-sharing model', () => {
     const oldOutputs = predictions(model, ['t0', 't1']);
     const encoderBefore = model.sharedVariables().map((v) => Float32Array.from(v.dataSync()));
 
-    model.addTask(t2!, { seed: 9 });
+    model.addTask!(t2!, { seed: 9 });
     expect(model.taskNames).toEqual(['t0', 't1', 't2']);
     // Adding the head changed nothing the model had learnt.
     predictions(model, ['t0', 't1']).forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(oldOutputs[i]!)));
@@ -90,7 +90,7 @@ describe('adding a task to a trained hard-sharing model', () => {
   it('with the old heads frozen too, the old tasks give bit-identical outputs; no leak', async () => {
     const model = hardSharing().build(spec, { seed: 4 });
     const oldOutputs = predictions(model, ['t0', 't1']);
-    model.addTask(t2!, { seed: 5 });
+    model.addTask!(t2!, { seed: 5 });
     const trainer = new Trainer({ model, freeze: { shared: true, tasks: ['t0', 't1'] }, optimizer: { name: 'sgd', learningRate: 0.05 }, seed: 2 });
     const batch = pick('train', ['t0', 't1', 't2']).batches().next().value!;
     const first = trainer.step(batch);
@@ -98,8 +98,7 @@ describe('adding a task to a trained hard-sharing model', () => {
     const last = trainer.step(batch);
     expect(last.losses.t2!).toBeLessThan(first.losses.t2!);
     predictions(model, ['t0', 't1']).forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(oldOutputs[i]!)));
-    Object.values(batch.targets).forEach((t) => t?.dispose());
-    (batch.inputs as tf.Tensor).dispose();
+    disposeBatch(batch);
     trainer.dispose();
     model.dispose();
   });
@@ -108,7 +107,7 @@ describe('adding a task to a trained hard-sharing model', () => {
     const model = hardSharing().build(spec, { seed: 1 });
     const duplicate = (() => {
       try {
-        model.addTask({ name: 't0', kind: 'regression', units: 1 }, { seed: 1 });
+        model.addTask!({ name: 't0', kind: 'regression', units: 1 }, { seed: 1 });
       } catch (error) {
         return error;
       }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { isMtlError, Trainer, type TaskSpec } from '@mtljs/core';
+import { createRegistry, isMtlError, Trainer, type TaskSpec } from '@mtljs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hardSharing } from './hard';
 
@@ -80,5 +80,18 @@ describe('hard sharing', () => {
     expect(last).toBeLessThan(first / 2);
     trainer.dispose();
     model.dispose();
+  });
+});
+
+describe('hard sharing options', () => {
+  it('is configured by name and refuses unknown or bad options', () => {
+    const registry = createRegistry();
+    registry.register(hardSharing());
+    const configured = registry.resolve('sharing', { name: 'hard', options: { defaultEncoderUnits: [5] } });
+    const model = configured.build({ tasks, inputShape: [6], encoder: undefined as never }, { seed: 1 });
+    expect(model.sharedVariables().map((v) => v.shape)).toEqual([[6, 5], [5]]);
+    model.dispose();
+    expect(() => registry.resolve('sharing', { name: 'hard', options: { defaultEncoderUnit: [5] } })).toThrow(/defaultEncoderUnit/);
+    expect(() => hardSharing({ defaultEncoderUnits: [0] })).toThrow(/defaultEncoderUnits must be/);
   });
 });

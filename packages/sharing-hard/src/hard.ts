@@ -4,6 +4,7 @@ import {
   API_VERSION,
   buildHead,
   buildModule,
+  checkOptions,
   MtlError,
   Rng,
   uniqueScope,
@@ -162,12 +163,18 @@ class HardSharingModel implements MultiTaskModel {
  * the encoder's output; task variables: the task's head.
  */
 export function hardSharing(options: HardSharingOptions = {}): SharingStrategy {
+  checkOptions("sharing 'hard'", options, ['defaultEncoderUnits']);
+  const units = options.defaultEncoderUnits;
+  if (units !== undefined && (!Array.isArray(units) || units.length === 0 || !units.every((u) => Number.isInteger(u) && u > 0))) {
+    throw new MtlError('BAD_CONFIG', `sharing 'hard': defaultEncoderUnits must be a non-empty list of positive integers, got ${JSON.stringify(units)}`);
+  }
   return {
     kind: 'sharing',
     name: 'hard',
     apiVersion: API_VERSION,
+    configure: (next: Record<string, unknown>) => hardSharing(next as HardSharingOptions),
     build(spec: ModelSpec, buildOptions: BuildOptions) {
-      const encoder = spec.encoder ?? { type: 'mlp', units: options.defaultEncoderUnits ?? [64, 32] };
+      const encoder = spec.encoder ?? { type: 'mlp', units: units ?? [64, 32] };
       return new HardSharingModel({ ...spec, encoder }, buildOptions?.seed ?? 0);
     },
   };
