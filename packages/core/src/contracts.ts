@@ -343,7 +343,10 @@ export interface Backend extends Plugin {
 export interface StepReport {
   step: number;
   epoch: number;
-  /** The objective after weighting (loss level), or Σ_t w_t c_t L_t (gradient levels). */
+  /**
+   * The objective after weighting (loss level), or Σ_t w_t c_t L_t (gradient levels; Σ_t c_t L_t
+   * for a Jacobian rule that gives no weights), plus the model's penalty when it has one.
+   */
   loss: number;
   /** Raw (unscaled by importance) task losses; NaN for inactive tasks. */
   losses: Record<string, number>;

@@ -537,9 +537,10 @@ export class TrainStepEngine<S = unknown> {
         for (const head of gradients.heads) Object.assign(update, head);
       }
       const objective = tf.tidy(() => {
-        if (weights === undefined) return tf.sum(scaled) as Scalar;
-        const w = weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
-        return tf.sum(tf.mul(w, scaled)) as Scalar;
+        const w = weights === undefined ? null : weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
+        const weighted = w === null ? tf.sum(scaled) : tf.sum(tf.mul(w, scaled));
+        // The model's penalty is part of the objective at every level (the loss level adds it in the tape).
+        return (this.model.penalty ? tf.add(weighted, this.model.penalty()) : weighted) as Scalar;
       });
       owned.push(objective);
       const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);

@@ -168,3 +168,22 @@ describe('Trainer freeze', () => {
     }
   }
 });
+
+describe('the reported objective', () => {
+  it("includes the model's penalty at the loss level and at every gradient site", () => {
+    const weights = [0.5, 0.3, 0.2];
+    for (const site of [undefined, 'shared', 'last-shared', 'features'] as const) {
+      const model = tinyModel(TASKS, { seed: 5, penalty: 0.01 });
+      const penalty = tf.tidy(() => model.penalty!().dataSync()[0]!);
+      const trainer = new Trainer({ model, weighting: site ? fixedGramian(weights) : undefined, site, optimizer: { name: 'sgd', learningRate: 0.01 } });
+      const batch = fixedBatch();
+      const report = trainer.step(batch);
+      const weighted = TASKS.reduce((sum, task, i) => sum + (site ? weights[i]! : 1) * report.losses[task.name]!, 0);
+      expect(penalty).toBeGreaterThan(0.01);
+      expect(report.loss).toBeCloseTo(weighted + penalty, 5);
+      disposeAll([batch.inputs as tf.Tensor, ...(Object.values(batch.targets) as tf.Tensor[])]);
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+});
