@@ -1,0 +1,2 @@
+export { crossStitch } from './cross-stitch';
+export type { CrossStitchAlphaOptions, CrossStitchModelApi, CrossStitchOptions, CrossStitchStrategy } from './cross-stitch';
