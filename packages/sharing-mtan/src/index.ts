@@ -1,0 +1,2 @@
+export { mtan } from './mtan';
+export type { MtanBlockAttention, MtanModel, MtanOptions, MtanStrategy } from './mtan';
