@@ -1,0 +1,2 @@
+export { mmoe } from './mmoe';
+export type { MmoeFeatures, MmoeModel, MmoeOptions, MmoeStrategy } from './mmoe';
