@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, defaultRegistry, registerStandardPlugins, syntheticTasks, Trainer, useBackend } from './index';
+import { createRegistry, defaultRegistry, fromArrays, registerStandardPlugins, syntheticTasks, Trainer, useBackend } from './index';
 
 beforeAll(async () => {
   await useBackend('cpu', { log: () => {} });
@@ -9,7 +9,7 @@ beforeAll(async () => {
 describe('the umbrella package', () => {
   it('registers the standard plugins on import, by name', () => {
     const registry = defaultRegistry();
-    expect(registry.list('sharing')).toContain('hard');
+    expect(registry.list('sharing')).toEqual(['clustered', 'cross-stitch', 'dselect-k', 'hard', 'mmoe', 'mtan', 'ple', 'soft']);
     expect(registry.list('weighting')).toEqual(['aligned-mtl',  'cagrad',  'config',  'db-mtl',  'dualproj',  'dwa',  'ew',  'famo',  'gls',  'graddrop',  'gradnorm',  'gradvac',  'imtl-g',  'mgda',  'nash-mtl',  'pcgrad',  'rlw',  'static',  'uncertainty',  'upgrad']);
     expect(registry.list('backend')).toEqual(['cpu', 'wasm']);
     expect(tf.getBackend()).toBe('cpu');
@@ -23,6 +23,28 @@ describe('the umbrella package', () => {
     expect(added).not.toContain('weighting:pcgrad');
     expect(registry.get('weighting', 'pcgrad')).toBe(mine);
     expect(registerStandardPlugins(registry)).toEqual([]);
+  });
+
+  it('every registered sharing strategy trains by name with equal weighting', async () => {
+    const data = syntheticTasks({ tasks: 2, trainSize: 64, validationSize: 32, inputDim: 16, batchSize: 32, seed: 2 });
+    const [a, b] = data.tasks.map((t) => t.name);
+    for (const name of defaultRegistry().list('sharing')) {
+      // MTAN needs a conv encoder: the 16 inputs are read as a 4×4 image; clustered needs its groups.
+      const conv = name === 'mtan';
+      const strategy = defaultRegistry().resolve('sharing', name === 'clustered' ? { name, options: { groups: [[a], [b]] } } : name);
+      const model = strategy.build(
+        { tasks: data.tasks, inputShape: conv ? [4, 4, 1] : data.inputShape, encoder: conv ? { type: 'conv', blocks: [{ filters: 2 }] } : { type: 'mlp', units: [8] } },
+        { seed: 1 },
+      );
+      const trainer = new Trainer({ model, optimizer: { name: 'adam', learningRate: 0.01 } });
+      const reports: number[] = [];
+      const source = conv ? fromArrays({ inputs: data.arrays.train.inputs, inputShape: [4, 4, 1], targets: data.arrays.train.targets }, { batchSize: 32 }) : data.train;
+      await trainer.fit(source, { epochs: 4, callbacks: { onStep: (r) => void reports.push(r.loss) } });
+      expect(reports.length, name).toBe(8);
+      expect(reports[reports.length - 1]!, name).toBeLessThan(reports[0]!);
+      trainer.dispose();
+      model.dispose();
+    }
   });
 
   it('every registered weighting trains a hard-sharing model by name', async () => {

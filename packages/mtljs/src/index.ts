@@ -2,6 +2,13 @@ import { defaultRegistry, equalWeighting, staticWeighting, type Plugin, type Reg
 import { cpuBackend } from '@mtljs/backend-cpu';
 import { wasmBackend } from '@mtljs/backend-wasm';
 import { hardSharing } from '@mtljs/sharing-hard';
+import { softSharing } from '@mtljs/sharing-soft';
+import { crossStitch } from '@mtljs/sharing-cross-stitch';
+import { mmoe } from '@mtljs/sharing-mmoe';
+import { ple } from '@mtljs/sharing-ple';
+import { dselectK } from '@mtljs/sharing-dselect-k';
+import { mtan } from '@mtljs/sharing-mtan';
+import { clustered } from '@mtljs/sharing-clustered';
 import { uncertainty } from '@mtljs/weighting-uncertainty';
 import { gradnorm } from '@mtljs/weighting-gradnorm';
 import { pcgrad } from '@mtljs/weighting-pcgrad';
@@ -26,6 +33,13 @@ export { cpuBackend } from '@mtljs/backend-cpu';
 export { wasmBackend } from '@mtljs/backend-wasm';
 export { syntheticTasks } from '@mtljs/datasets';
 export { hardSharing } from '@mtljs/sharing-hard';
+export { softSharing } from '@mtljs/sharing-soft';
+export { crossStitch } from '@mtljs/sharing-cross-stitch';
+export { mmoe } from '@mtljs/sharing-mmoe';
+export { ple } from '@mtljs/sharing-ple';
+export { dselectK } from '@mtljs/sharing-dselect-k';
+export { mtan } from '@mtljs/sharing-mtan';
+export { clustered, measureTaskAffinity } from '@mtljs/sharing-clustered';
 export { uncertainty } from '@mtljs/weighting-uncertainty';
 export { gradnorm } from '@mtljs/weighting-gradnorm';
 export { pcgrad } from '@mtljs/weighting-pcgrad';
@@ -49,6 +63,13 @@ export { gls } from '@mtljs/weighting-gls';
 export function standardPlugins(): Plugin[] {
   return [
     hardSharing(),
+    softSharing(),
+    crossStitch(),
+    mmoe(),
+    ple(),
+    dselectK(),
+    mtan(),
+    clustered(),
     equalWeighting(),
     staticWeighting({ weights: {} }),
     uncertainty(),
