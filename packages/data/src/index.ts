@@ -1,0 +1,10 @@
+export { mixTasks, samplingProbabilities } from './mix';
+export type { MixTasksOptions, MixedSource, Sampling } from './mix';
+export { splitSource } from './split';
+export type { SplitOptions, Splits } from './split';
+export { shuffleBuffer } from './shuffle-buffer';
+export type { ShuffleBufferOptions } from './shuffle-buffer';
+export { prefetch } from './prefetch';
+export type { PrefetchOptions, PrefetchStats } from './prefetch';
+export { fromTfDataset, toTfDataset } from './tf-data';
+export type { ElementSelector, FromTfDatasetOptions, TfDatasetLike, ToTfDatasetOptions, XsYs } from './tf-data';
