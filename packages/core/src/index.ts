@@ -86,8 +86,8 @@ export { activate } from './nn/activations';
 export { glorotUniform, heUniform, uniqueScope, variableFrom } from './nn/init';
 export { disposeBatch, fromArrays } from './data/memory';
 export type { MemoryData, MemorySourceOptions, NumericRows } from './data/memory';
-export { assertBackend, currentBackend, setTfjsBackend, useBackend } from './backend';
-export type { BackendChoice, UseBackendOptions } from './backend';
+export { assertBackend, BACKEND_PRIORITY, currentBackend, setTfjsBackend, useBackend } from './backend';
+export type { BackendCandidate, BackendChoice, UseBackendOptions } from './backend';
 export {
   choleskySolve,
   dot,
@@ -103,3 +103,21 @@ export {
 export { activePreference, checkPreference, checkPreferenceOptions, checkPreferenceTasks } from './weighting/preference';
 export type { PreferenceOptions, TaskPreference } from './weighting/preference';
 export type { Matrix, NonnegativeQpOptions, SolverReport } from './solvers';
+export { fitRecordSchema, recordColumns, RecordSchema } from './data/records';
+export type {
+  CellValue,
+  ColumnType,
+  InputColumnJSON,
+  InputColumnSpec,
+  MissingPolicy,
+  RecordMapping,
+  RecordRow,
+  RecordSchemaJSON,
+  RowEncoder,
+  RowLayout,
+  SchemaOptions,
+  TaskColumnJSON,
+  TaskColumnSpec,
+} from './data/records';
+export { chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
+export type { ChunkSource, RecordBatchOptions, RecordDataSource, RecordInput, RecordSourceOptions } from './data/record-source';
