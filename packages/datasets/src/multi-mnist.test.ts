@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { existsSync } from 'node:fs';
-import { isMtlError, Rng, Trainer } from '@mtljs/core';
-import { hardSharing } from '@mtljs/sharing-hard';
+import { isMtlError, Rng } from '@mtljs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { composePairs, FASHION_MNIST_ROOT, multiFashion, multiLeNetSpec, multiMnist } from './multi-mnist';
+import { composePairs, FASHION_MNIST_ROOT, multiFashion, multiMnist } from './multi-mnist';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -50,18 +49,6 @@ describe('MultiMNIST', () => {
     expect(data.tasks.map((t) => t.name)).toEqual(['left', 'right']);
     expect(data.inputShape).toEqual([28, 28, 1]);
   }, 60_000);
-
-  it('smoke: a multi-LeNet with hard sharing trains a few steps and both losses fall', async () => {
-    const data = await multiMnist({ seed: 1, trainSize: 128, testSize: 64, batchSize: 32 });
-    const model = hardSharing().build(multiLeNetSpec(data.tasks), { seed: 1 });
-    const trainer = new Trainer({ model, optimizer: { name: 'adam', learningRate: 2e-3 } });
-    const first = await trainer.evaluate(data.test);
-    await trainer.fit(data.train, { epochs: 2 });
-    const after = await trainer.evaluate(data.test);
-    for (const task of ['left', 'right']) expect(after.tasks[task]!.loss).toBeLessThan(first.tasks[task]!.loss);
-    trainer.dispose();
-    model.dispose();
-  }, 120_000);
 
   it('a folder without the files gives BAD_DATA naming the path tried', async () => {
     const error = await multiMnist({ root: '/nonexistent/mnist' }).catch((e: unknown) => e);
