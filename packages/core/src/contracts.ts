@@ -327,13 +327,30 @@ export type Weighting<S = unknown> = LossWeighting<S> | GramianWeighting<S> | Ja
 // ---------------------------------------------------------------------------------------------
 // Backends
 
+/**
+ * A tfjs backend as a plugin. `useBackend('auto')` checks every candidate's `isAvailable()`,
+ * ranks the available ones by effective priority (higher first) and activates them in that
+ * order until one starts; the standard values are `BACKEND_PRIORITY` in backend.ts.
+ */
 export interface Backend extends Plugin {
   readonly kind: 'backend';
-  /** Higher wins in `useBackend('auto')`. */
+  /**
+   * Where it ranks in `useBackend('auto')`, higher first, unless `isAvailable()` returns a
+   * priority of its own. A backend whose speed depends on what it finds at run time declares the
+   * best case here.
+   */
   readonly priority: number;
-  /** True when the backend can start here; a reason either way for the log. */
-  isAvailable(): Promise<{ available: boolean; reason: string }>;
-  /** Registers the tfjs backend if needed and makes it current. */
+  /**
+   * Whether the backend can start here, with a reason either way for the log (what was found, or
+   * what is missing and how to install it). `priority`, when given, replaces the declared one for
+   * this ranking: e.g. WebGPU on a software adapter ranks below wasm, on a GPU above it. Must not
+   * change the current tfjs backend, and should be cheap to call again.
+   */
+  isAvailable(): Promise<{ available: boolean; reason: string; priority?: number }>;
+  /**
+   * Registers the tfjs backend if needed and makes it current; throws (an MtlError
+   * BACKEND_UNAVAILABLE, ideally) when it cannot start, and `useBackend('auto')` moves on.
+   */
   activate(): Promise<void>;
 }
 

@@ -16,3 +16,5 @@ export { gramianOf, randomJacobian, REFERENCE_JACOBIANS } from './jacobians';
 export { lossStepInfoFor, stepInfoFor, taskNamesFor, thrownBy, weighGramian } from './weighting-calls';
 export type { LossStepInfoOptions, StepInfoOptions, WeighGramianOptions, WeighGramianResult } from './weighting-calls';
 export { LEFT_RIGHT_TASKS, withSmallModel, withTinyModel } from './model-fixtures';
+export { checkBackendConformance, defaultBackendCases, defaultBackendSpec } from './backend-conformance';
+export type { BackendConformanceCase, BackendConformanceOptions, BackendConformanceReport, BackendConformanceRun, BackendDifferences } from './backend-conformance';

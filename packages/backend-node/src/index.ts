@@ -1,0 +1,2 @@
+export { nodeBackend } from './backend';
+export type { NodeBackendOptions } from './backend';
