@@ -80,6 +80,8 @@ export { ConvStack, conv2d, layerNorm } from './nn/conv';
 export type { ConvStackOptions } from './nn/conv';
 export { buildHead, buildModule } from './nn/build';
 export { WeightTable } from './nn/weights';
+export { fileChunks, gunzipChunks, pipeThrough } from './data/byte-streams';
+export { checkTaskSpecs, singleInput } from './nn/spec-checks';
 export type { BuildHeadContext, BuildModuleContext } from './nn/build';
 export type { DenseStackOptions } from './nn/mlp';
 export { activate } from './nn/activations';

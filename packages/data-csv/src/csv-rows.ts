@@ -1,6 +1,6 @@
 import { parse, type Info } from 'csv-parse';
 import { chunksOf, isMtlError, MtlError, type ChunkSource, type RecordRow } from '@mtljs/core';
-import { pipeThrough } from './streams';
+import { pipeThrough } from '@mtljs/core';
 
 export interface CsvFormatOptions {
   /** Field delimiter, one or more characters (default ','). */

@@ -16,7 +16,7 @@ import {
   type SchemaOptions,
 } from '@mtljs/core';
 import { CSV_FORMAT_OPTIONS, checkCsvFormat, csvRows, type CsvFormatOptions } from './csv-rows';
-import { fileChunks, gunzipChunks } from './streams';
+import { fileChunks, gunzipChunks } from '@mtljs/core';
 
 /**
  * Where CSV comes from: a file path (Node; `.gz` is gunzipped), a function opening a fresh

@@ -16,7 +16,7 @@ import {
   type SchemaOptions,
 } from '@mtljs/core';
 import { JSONL_FORMAT_OPTIONS, checkJsonlFormat, jsonlRows, type JsonlFormatOptions } from './jsonl-rows';
-import { fileChunks, gunzipChunks } from './streams';
+import { fileChunks, gunzipChunks } from '@mtljs/core';
 
 /**
  * Where JSON Lines come from: a file path (Node; `.gz` is gunzipped), a function opening a fresh

@@ -14,7 +14,7 @@ import {
   type LayerModule,
   type ModelSpec,
   type MultiTaskModel,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput
 } from '@mtljs/core';
 
 /** What the warm-up measured, when the grouping came from one. */
@@ -55,21 +55,7 @@ export interface AddTaskOptions extends BuildOptions {
 }
 
 export function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) {
-    throw new MtlError('BAD_CONFIG', "sharing 'clustered': the model spec needs at least one task");
-  }
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', "sharing 'clustered': every task needs a non-empty name");
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `sharing 'clustered': task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
+  checkTaskSpecs("sharing 'clustered'", tasks);
 }
 
 /** Explicit groups must cover the spec's tasks exactly once each, with no empty group. */
@@ -102,15 +88,6 @@ export function checkGroups(groups: readonly (readonly string[])[], taskNames: r
       task: missing[0],
     });
   }
-}
-
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = Object.keys(inputs ?? {});
-  if (keys.length !== 1 || !(inputs[keys[0]!] instanceof tf.Tensor)) {
-    throw new MtlError('BAD_DATA', `sharing 'clustered' takes one input tensor; got inputs ${keys.map((k) => `'${k}'`).join(', ') || '(none)'}`);
-  }
-  return inputs[keys[0]!]!;
 }
 
 /**
@@ -217,7 +194,7 @@ export class ClusteredModel implements ClusteredMultiTaskModel {
   }
 
   encode(inputs: Inputs, options: ApplyOptions): Features {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, "sharing 'clustered' takes one input tensor");
     const expected = this.inputShape.join(', ');
     if (x.rank !== this.inputShape.length + 1 || x.shape.slice(1).join(', ') !== expected) {
       throw new MtlError('SHAPE_MISMATCH', `sharing 'clustered': inputs of shape [${x.shape.join(', ')}] do not match the model's input shape [N, ${expected}]`, {

@@ -23,7 +23,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
 const NAME = 'cross-stitch';
@@ -68,24 +68,6 @@ function resolveOptions(options: CrossStitchOptions | undefined): ResolvedOption
   return { self, trainable };
 }
 
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) {
-    throw new MtlError('BAD_CONFIG', 'cross-stitch: the model spec needs at least one task');
-  }
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'cross-stitch: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `cross-stitch: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
 /** The towers' layer widths and activations, from an MLP spec (the only kind that has layers to stitch). */
 function checkEncoder(encoder: unknown, inputShape: readonly number[]): { units: number[]; activation: ActivationName; outputActivation: ActivationName } {
   const type = (encoder as { type?: unknown } | undefined)?.type;
@@ -121,15 +103,6 @@ function checkEncoder(encoder: unknown, inputShape: readonly number[]): { units:
   return { units: [...mlp.units], activation, outputActivation };
 }
 
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = Object.keys(inputs ?? {});
-  if (keys.length !== 1 || !(inputs[keys[0]!] instanceof tf.Tensor)) {
-    throw new MtlError('BAD_DATA', `cross-stitch takes one input tensor; got inputs ${keys.map((k) => `'${k}'`).join(', ') || '(none)'}`);
-  }
-  return inputs[keys[0]!]!;
-}
-
 interface Layer {
   kernel: Variable;
   bias: Variable;
@@ -163,7 +136,7 @@ class CrossStitchModel implements MultiTaskModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number, private readonly options: ResolvedOptions) {
-    checkTasks(spec.tasks);
+    checkTaskSpecs('cross-stitch', spec.tasks);
     const encoder = checkEncoder(spec.encoder, spec.inputShape);
     this.units = encoder.units;
     this.activation = encoder.activation;
@@ -225,7 +198,7 @@ class CrossStitchModel implements MultiTaskModel {
    * the old tasks' outputs do not change; the new task starts from its own tower alone.
    */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('cross-stitch', [...this.tasks, task]);
     const rng = Rng.fromSeed(options?.seed ?? 0);
     const tower = this.buildTower(task.name, rng);
     let head: LayerModule;
@@ -270,7 +243,7 @@ class CrossStitchModel implements MultiTaskModel {
    * Features: task t's mixed output of the last layer.
    */
   encode(inputs: Inputs, _options: ApplyOptions): Record<string, Tensor> {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, `cross-stitch takes one input tensor`);
     this.checkInputs(x);
     return tf.tidy(() => {
       const batch = x.shape[0]!;

@@ -19,7 +19,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs,
 } from '@mtljs/core';
 import { codeLength, dselectGate, selectorEntropy } from './gate';
 
@@ -107,22 +107,6 @@ function resolveOptions(options: DSelectKOptions | undefined): Required<DSelectK
   return resolved;
 }
 
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) throw new MtlError('BAD_CONFIG', 'dselect-k: the model spec needs at least one task');
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'dselect-k: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `dselect-k: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
 function uniform(rng: Rng, size: number, limit: number): Float32Array {
   return Float32Array.from({ length: size }, () => rng.uniform(-limit, limit));
 }
@@ -149,7 +133,7 @@ class DSelectKMixtureModel implements DSelectKModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number, options: Required<DSelectKOptions>) {
-    checkTasks(spec?.tasks);
+    checkTaskSpecs('dselect-k', spec?.tasks);
     if (spec.encoder === undefined || spec.encoder === null) {
       throw new MtlError('BAD_CONFIG', 'dselect-k: the model spec needs an encoder (the template each expert is built from)');
     }
@@ -240,7 +224,7 @@ class DSelectKMixtureModel implements DSelectKModel {
 
   /** A new task: a new gate and head (seeded by `options.seed`); the experts and other tasks are unchanged. */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('dselect-k', [...this.tasks, task]);
     this.addParts(task, Rng.fromSeed(options?.seed ?? 0));
     this.tasks = [...this.tasks, { ...task }];
     this.taskNames = this.tasks.map((t) => t.name);

@@ -17,39 +17,12 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
 export interface HardSharingOptions {
   /** Default encoder when the spec gives none: an MLP with these hidden widths (default [64, 32]). */
   defaultEncoderUnits?: number[];
-}
-
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) {
-    throw new MtlError('BAD_CONFIG', 'hard sharing: the model spec needs at least one task');
-  }
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'hard sharing: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `hard sharing: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = Object.keys(inputs);
-  if (keys.length !== 1) {
-    throw new MtlError('BAD_DATA', `hard sharing with an MLP encoder takes one input tensor; got inputs ${keys.map((k) => `'${k}'`).join(', ')}`);
-  }
-  return inputs[keys[0]!]!;
 }
 
 class HardSharingModel implements MultiTaskModel {
@@ -64,7 +37,7 @@ class HardSharingModel implements MultiTaskModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number) {
-    checkTasks(spec.tasks);
+    checkTaskSpecs('hard sharing', spec.tasks);
     this.tasks = spec.tasks.map((task) => ({ ...task }));
     this.taskNames = this.tasks.map((task) => task.name);
     this.inputShape = [...spec.inputShape];
@@ -85,7 +58,7 @@ class HardSharingModel implements MultiTaskModel {
    * changes. Train with `freeze: { shared: true }` to keep the encoder while the head warms up.
    */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('hard sharing', [...this.tasks, task]);
     const head = this.buildHead(task, Rng.fromSeed(options?.seed ?? 0));
     this.heads.set(task.name, head);
     this.tasks = [...this.tasks, { ...task }];
@@ -93,7 +66,7 @@ class HardSharingModel implements MultiTaskModel {
   }
 
   encode(inputs: Inputs, options: ApplyOptions): Features {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, 'hard sharing takes one input tensor');
     const expected = this.inputShape.join(', ');
     if (x.rank !== this.inputShape.length + 1 || x.shape.slice(1).join(', ') !== expected) {
       throw new MtlError('SHAPE_MISMATCH', `hard sharing: inputs of shape [${x.shape.join(', ')}] do not match the model's input shape [N, ${expected}]`, {

@@ -20,7 +20,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs,
 } from '@mtljs/core';
 
 /** What `encode` returns, and so what the engine's 'features' site differentiates. */
@@ -59,22 +59,6 @@ interface Gate {
   bias: Variable;
 }
 
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) throw new MtlError('BAD_CONFIG', 'mmoe: the model spec needs at least one task');
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'mmoe: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `mmoe: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
 function resolveOptions(options: MmoeOptions | undefined): Required<MmoeOptions> {
   checkOptions(PLUGIN, options, ['experts', 'features']);
   const experts = options?.experts ?? 4;
@@ -107,7 +91,7 @@ class MixtureOfExpertsModel implements MmoeModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number, options: Required<MmoeOptions>) {
-    checkTasks(spec?.tasks);
+    checkTaskSpecs('mmoe', spec?.tasks);
     if (spec.encoder === undefined || spec.encoder === null) {
       throw new MtlError('BAD_CONFIG', 'mmoe: the model spec needs an encoder (the template each expert is built from)');
     }
@@ -164,7 +148,7 @@ class MixtureOfExpertsModel implements MmoeModel {
 
   /** A new task: a new gate and head (seeded by `options.seed`); the experts and other tasks are unchanged. */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('mmoe', [...this.tasks, task]);
     this.addParts(task, Rng.fromSeed(options?.seed ?? 0));
     this.tasks = [...this.tasks, { ...task }];
     this.taskNames = this.tasks.map((t) => t.name);

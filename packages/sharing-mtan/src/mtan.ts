@@ -26,7 +26,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
 export interface MtanOptions {
@@ -147,22 +147,6 @@ function checkStrategyOptions(options: MtanOptions): void {
   }
 }
 
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) throw new MtlError('BAD_CONFIG', `${WHAT}: the model spec needs at least one task`);
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', `${WHAT}: every task needs a non-empty name`);
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `${WHAT}: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!positiveInteger(task.units)) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
 function checkEncoder(encoder: unknown): ConvSpec {
   const typed = encoder as { type?: unknown } | undefined;
   if (typeof encoder !== 'object' || encoder === null || typed?.type !== 'conv') {
@@ -180,15 +164,6 @@ function checkEncoder(encoder: unknown): ConvSpec {
     });
   }
   return conv;
-}
-
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = typeof inputs === 'object' && inputs !== null ? Object.keys(inputs) : [];
-  if (keys.length !== 1 || !(inputs[keys[0]!] instanceof tf.Tensor)) {
-    throw new MtlError('BAD_DATA', `${WHAT} takes one image tensor [N, height, width, channels]; got inputs ${keys.map((k) => `'${k}'`).join(', ') || String(inputs)}`);
-  }
-  return inputs[keys[0]!]!;
 }
 
 /** Conv with bias, then the shared stack's activation, norm and pooling: one ConvStack block's recipe. */
@@ -221,7 +196,7 @@ class MtanSharingModel implements MtanModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number, options: MtanOptions) {
-    checkTasks(spec.tasks);
+    checkTaskSpecs(WHAT, spec.tasks);
     const encoderSpec = checkEncoder(spec.encoder);
     this.tasks = spec.tasks.map((task) => ({ ...task }));
     this.taskNames = this.tasks.map((task) => task.name);
@@ -327,14 +302,14 @@ class MtanSharingModel implements MtanModel {
    * on the trained encoder; no existing variable changes.
    */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs(WHAT, [...this.tasks, task]);
     this.branches.set(task.name, this.buildBranch(task, Rng.fromSeed(options?.seed ?? 0)));
     this.tasks = [...this.tasks, { ...task }];
     this.taskNames = this.tasks.map((t) => t.name);
   }
 
   encode(inputs: Inputs, options: ApplyOptions): Features {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, `${WHAT} takes one image tensor [N, height, width, channels]`);
     const expected = this.inputShape.join(', ');
     if (x.rank !== this.inputShape.length + 1 || x.shape.slice(1).join(', ') !== expected) {
       throw new MtlError('SHAPE_MISMATCH', `${WHAT}: inputs of shape [${x.shape.join(', ')}] do not match the model's input shape [N, ${expected}]`, {

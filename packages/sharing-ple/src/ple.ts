@@ -21,7 +21,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
 export interface PleOptions {
@@ -100,31 +100,6 @@ function resolveOptions(options: PleOptions | undefined): ResolvedOptions {
     });
   }
   return { levels, sharedExperts, taskExperts, expertUnits, expertActivation };
-}
-
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) throw new MtlError('BAD_CONFIG', 'ple: the model spec needs at least one task');
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'ple: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `ple: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = typeof inputs === 'object' && inputs !== null ? Object.keys(inputs) : [];
-  if (keys.length !== 1 || !(inputs[keys[0]!] instanceof tf.Tensor)) {
-    throw new MtlError('BAD_DATA', `ple takes one input tensor; got inputs ${keys.map((k) => `'${k}'`).join(', ') || typeof inputs}`);
-  }
-  return inputs[keys[0]!]!;
 }
 
 function flatten(x: Tensor): Tensor2D {
@@ -213,7 +188,7 @@ class PleModel implements MultiTaskModel {
   private readonly scope: string;
 
   constructor(private readonly spec: ModelSpec, private readonly options: ResolvedOptions, seed: number) {
-    checkTasks(spec.tasks);
+    checkTaskSpecs('ple', spec.tasks);
     this.tasks = spec.tasks.map((task) => ({ ...task }));
     this.taskNames = this.tasks.map((task) => task.name);
     this.inputShape = [...(spec.inputShape ?? [])];
@@ -325,7 +300,7 @@ class PleModel implements MultiTaskModel {
    * tasks' outputs do not move (exactly so when taskExperts = 0: no new expert then).
    */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('ple', [...this.tasks, task]);
     const rng = Rng.fromSeed(options?.seed ?? 0);
     const added: { level: Level; experts: LayerModule[]; gate?: Gate }[] = [];
     let head: LayerModule | undefined;
@@ -363,7 +338,7 @@ class PleModel implements MultiTaskModel {
 
   /** Features: each task's output of the last CGC level, keyed by task name. */
   encode(inputs: Inputs, options: ApplyOptions): Features {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, `ple takes one input tensor`);
     const expected = this.inputShape.join(', ');
     if (x.rank !== this.inputShape.length + 1 || x.shape.slice(1).join(', ') !== expected) {
       throw new MtlError('SHAPE_MISMATCH', `ple: inputs of shape [${x.shape.join(', ')}] do not match the model's input shape [N, ${expected}]`, {

@@ -17,7 +17,7 @@ import {
   type ModelSpec,
   type MultiTaskModel,
   type SharingStrategy,
-  type TaskSpec,
+  type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
 const NAME = 'soft';
@@ -68,33 +68,6 @@ function resolveOptions(options: SoftSharingOptions | undefined): ResolvedOption
   return { lambda, tie, newTower };
 }
 
-function checkTasks(tasks: readonly TaskSpec[]): void {
-  if (!Array.isArray(tasks) || tasks.length === 0) {
-    throw new MtlError('BAD_CONFIG', 'soft sharing: the model spec needs at least one task');
-  }
-  const seen = new Set<string>();
-  for (const task of tasks) {
-    if (!task || typeof task.name !== 'string' || !task.name) throw new MtlError('BAD_CONFIG', 'soft sharing: every task needs a non-empty name');
-    if (seen.has(task.name)) throw new MtlError('BAD_CONFIG', `soft sharing: task name '${task.name}' is used twice`, { task: task.name });
-    seen.add(task.name);
-    if (!Number.isInteger(task.units) || task.units <= 0) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': units must be a positive integer, got ${task.units}`, { task: task.name });
-    }
-    if (task.kind === 'binary' && task.units !== 1) {
-      throw new MtlError('BAD_CONFIG', `task '${task.name}': a binary task has units 1 (one logit), got ${task.units}`, { task: task.name });
-    }
-  }
-}
-
-function inputTensor(inputs: Inputs): Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const keys = Object.keys(inputs ?? {});
-  if (keys.length !== 1 || !(inputs[keys[0]!] instanceof tf.Tensor)) {
-    throw new MtlError('BAD_DATA', `soft sharing takes one input tensor; got inputs ${keys.map((k) => `'${k}'`).join(', ') || '(none)'}`);
-  }
-  return inputs[keys[0]!]!;
-}
-
 const shapeText = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 class SoftSharingModel implements MultiTaskModel {
@@ -109,7 +82,7 @@ class SoftSharingModel implements MultiTaskModel {
   private readonly scope: string;
 
   constructor(spec: ModelSpec, seed: number, private readonly options: ResolvedOptions) {
-    checkTasks(spec.tasks);
+    checkTaskSpecs('soft sharing', spec.tasks);
     if (spec.encoder === undefined || spec.encoder === null) {
       throw new MtlError('BAD_CONFIG', 'soft sharing: the spec needs an encoder, the template of every task tower');
     }
@@ -180,7 +153,7 @@ class SoftSharingModel implements MultiTaskModel {
    * new head, both seeded by `options.seed`; every existing variable keeps its value.
    */
   addTask(task: TaskSpec, options: BuildOptions): void {
-    checkTasks([...this.tasks, task]);
+    checkTaskSpecs('soft sharing', [...this.tasks, task]);
     const rng = Rng.fromSeed(options?.seed ?? 0);
     const tower = this.buildTower(task.name, rng);
     let head: LayerModule | undefined;
@@ -218,7 +191,7 @@ class SoftSharingModel implements MultiTaskModel {
 
   /** Features: task t's tower output, keyed by t. */
   encode(inputs: Inputs, options: ApplyOptions): Record<string, Tensor> {
-    const x = inputTensor(inputs);
+    const x = singleInput(inputs, `soft sharing takes one input tensor`);
     this.checkInputs(x);
     return Object.fromEntries(this.taskNames.map((task) => [task, this.towers.get(task)!.apply(x, options)]));
   }

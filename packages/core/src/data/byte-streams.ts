@@ -1,8 +1,9 @@
 import type { Transform } from 'node:stream';
-import { isMtlError, MtlError } from '@mtljs/core';
+import { isMtlError, MtlError } from '../errors';
 
 // Node-only byte plumbing: reading a file and gunzipping. The modules are imported on use, so
-// importing this package in a browser bundle does not pull in fs or zlib.
+// importing @mtljs/core in a browser bundle does not pull in fs or zlib. Used by the CSV and JSONL
+// adapters.
 
 /** Resolves when the writable side can take more, or is finished either way. */
 function drained(stream: Transform): Promise<void> {
@@ -95,11 +96,20 @@ export async function* pipeThrough<T>(chunks: AsyncIterable<Uint8Array | string>
   }
 }
 
+/**
+ * Node built-ins by a variable specifier: bundlers for the browser leave such an import alone
+ * (tsup would otherwise turn 'node:fs' into a bare 'fs' that esbuild cannot bundle for a page).
+ */
+function nodeBuiltin<T>(name: 'fs' | 'zlib'): Promise<T> {
+  const specifier = `node:${name}`;
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ specifier) as Promise<T>;
+}
+
 const CONFIG_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EPERM', 'ENAMETOOLONG']);
 
 /** The bytes of a file, in chunks; a file that cannot be opened is BAD_CONFIG, a read failure BAD_DATA. */
 export async function* fileChunks(path: string, name: string): AsyncGenerator<Uint8Array> {
-  const { createReadStream } = await import('node:fs');
+  const { createReadStream } = await nodeBuiltin<typeof import('node:fs')>('fs');
   const stream = createReadStream(path, { highWaterMark: 1 << 18 });
   try {
     for await (const chunk of stream) yield chunk as Uint8Array;
@@ -116,7 +126,7 @@ export async function* fileChunks(path: string, name: string): AsyncGenerator<Ui
  * byte offset where decompression stopped (for a truncated file: its length).
  */
 export async function* gunzipChunks(chunks: AsyncIterable<Uint8Array | string>, name: string): AsyncGenerator<Uint8Array> {
-  const { createGunzip } = await import('node:zlib');
+  const { createGunzip } = await nodeBuiltin<typeof import('node:zlib')>('zlib');
   const gunzip = createGunzip();
   try {
     yield* pipeThrough<Uint8Array>(chunks, gunzip);
