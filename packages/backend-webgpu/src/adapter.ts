@@ -1,0 +1,92 @@
+// The few WebGPU shapes this package touches. TypeScript's DOM library has no WebGPU types, and
+// depending on @webgpu/types would make every user's type check depend on it too.
+
+/** The adapter facts a browser or Dawn exposes (`GPUAdapter.info`, or `requestAdapterInfo()` before Chrome 127). */
+export interface GpuAdapterInfoLike {
+  readonly vendor?: string;
+  readonly architecture?: string;
+  readonly device?: string;
+  readonly description?: string;
+  /** In `info` since Chrome 131 and Dawn; on the adapter itself before. */
+  readonly isFallbackAdapter?: boolean;
+}
+
+export interface GpuDeviceLike {
+  destroy(): void;
+}
+
+export interface GpuAdapterLike {
+  readonly info?: GpuAdapterInfoLike;
+  readonly isFallbackAdapter?: boolean;
+  readonly features: { has(name: string): boolean };
+  readonly limits: Record<string, number | undefined>;
+  requestAdapterInfo?(): Promise<GpuAdapterInfoLike>;
+  requestDevice(descriptor?: { requiredFeatures?: readonly string[]; requiredLimits?: Record<string, number> }): Promise<GpuDeviceLike>;
+}
+
+/** `navigator.gpu`, or the object Dawn's `create()` returns in Node. */
+export interface GpuLike {
+  requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<GpuAdapterLike | null>;
+}
+
+/** What `isAvailable()` found out about the adapter tfjs will get. */
+export interface AdapterReport {
+  /** 'software' for a CPU rasteriser (SwiftShader, llvmpipe/lavapipe, WARP) or a fallback adapter. */
+  kind: 'hardware' | 'software';
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** As reported; `undefined` where the runtime does not say. */
+  isFallbackAdapter: boolean | undefined;
+  /** Why the adapter was classed as software ('fallback adapter', "architecture 'swiftshader'"); empty for hardware. */
+  evidence: string;
+  /** One line for logs: the kind and every non-empty field. */
+  summary: string;
+}
+
+// CPU implementations of WebGPU, Vulkan, D3D and GL that adapters name in their info strings:
+// SwiftShader (Chrome's fallback; Dawn reports vendor 'google', architecture 'swiftshader'),
+// Mesa's llvmpipe / lavapipe / softpipe, and Microsoft's WARP ("Microsoft Basic Render Driver").
+const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|basic render driver|\bwarp\b/i;
+
+/** `adapter.info`, or `requestAdapterInfo()` where a browser has only that; `{}` if neither answers. */
+export async function readAdapterInfo(adapter: GpuAdapterLike): Promise<GpuAdapterInfoLike> {
+  if (adapter.info !== undefined) return adapter.info;
+  if (typeof adapter.requestAdapterInfo === 'function') {
+    try {
+      return await adapter.requestAdapterInfo();
+    } catch {
+      // Some Chrome versions reject it without a user gesture; the adapter is still usable.
+    }
+  }
+  return {};
+}
+
+/** Classifies an adapter as hardware or software from its fallback flag and info strings. */
+export function classifyAdapter(info: GpuAdapterInfoLike, adapterFallbackFlag?: boolean): AdapterReport {
+  const fields = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+  };
+  const isFallbackAdapter = info.isFallbackAdapter ?? adapterFallbackFlag;
+  const evidence: string[] = [];
+  if (isFallbackAdapter === true) evidence.push('fallback adapter');
+  for (const [field, value] of Object.entries(fields)) {
+    if (SOFTWARE_NAMES.test(value)) evidence.push(`${field} '${value}'`);
+  }
+  const kind = evidence.length > 0 ? 'software' : 'hardware';
+  const details = Object.entries(fields)
+    .filter(([, value]) => value !== '')
+    .map(([field, value]) => `${field} '${value}'`);
+  if (isFallbackAdapter !== undefined) details.push(`isFallbackAdapter ${isFallbackAdapter}`);
+  const summary = `${kind} WebGPU adapter (${details.length > 0 ? details.join(', ') : 'the runtime exposes no adapter details'})`;
+  return { kind, ...fields, isFallbackAdapter, evidence: evidence.join(', '), summary };
+}
+
+/** Reads the adapter's info (`info`, or `requestAdapterInfo()` on older browsers) and classifies it. */
+export async function describeAdapter(adapter: GpuAdapterLike): Promise<AdapterReport> {
+  return classifyAdapter(await readAdapterInfo(adapter), adapter.isFallbackAdapter);
+}
