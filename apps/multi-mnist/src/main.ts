@@ -6,7 +6,7 @@ import { hardSharing } from '@mtljs/sharing-hard';
 import { runMultiDigit } from './run';
 
 // The MultiMNIST / MultiFashion benchmark: a multi-LeNet with hard sharing and equal weighting,
-// test accuracy of both tasks after every epoch. `node dist/main.js --dataset=multi-fashion --epochs=3`.
+// test accuracy of both tasks after every epoch. `node dist/main.js --dataset=multi-fashion --epochs=3 --batch=128 --lr=0.002`.
 
 function option(name: string, fallback: string): string {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -15,15 +15,18 @@ function option(name: string, fallback: string): string {
 
 async function main(): Promise<void> {
   const dataset = option('dataset', 'multi-mnist') as 'multi-mnist' | 'multi-fashion';
-  const epochs = Number(option('epochs', '3'));
+  const epochs = Number(option('epochs', '10'));
   const seed = Number(option('seed', '0'));
+  const batchSize = Number(option('batch', '128'));
+  const learningRate = Number(option('lr', '0.002'));
   const choice = await useBackend('auto', { backends: [cpuBackend(), wasmBackend()] });
   const result = await runMultiDigit({
     dataset,
     strategy: hardSharing(),
     epochs,
     seed,
-    batchSize: 256,
+    batchSize,
+    learningRate,
     onEpoch: (epoch, report, seconds) =>
       console.log(
         `epoch ${epoch + 1}/${epochs} (${seconds.toFixed(0)} s): ` +
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
   console.log(`final test accuracy on ${dataset}: ${Object.entries(result.accuracy).map(([t, a]) => `${t} ${(100 * a).toFixed(2)}%`).join(', ')}`);
   writeFileSync(
     new URL(`../results-${dataset}.json`, import.meta.url),
-    JSON.stringify({ dataset, epochs, seed, backend: choice.name, train: result.dataset.arrays.train.count, test: result.dataset.arrays.test.count, accuracy: result.accuracy }, null, 2) + '\n',
+    JSON.stringify({ dataset, epochs, seed, batchSize, learningRate, backend: choice.name, train: result.dataset.arrays.train.count, test: result.dataset.arrays.test.count, accuracy: result.accuracy }, null, 2) + '\n',
   );
 }
 
