@@ -77,6 +77,36 @@ export interface FreezeOptions {
   except?: readonly string[];
 }
 
+/**
+ * A point where a step needs numbers from the device. The step is written once, as a generator
+ * that yields these; `runStep` answers them with synchronous reads and `runStepAsync` with
+ * `await tensor.data()` (backends such as WebGPU in Node cannot read synchronously).
+ * 'values' asks for the tensor's values; 'host' asks for a tensor with the same values that a
+ * plugin may read synchronously (the tensor itself when reads are synchronous, else a copy made
+ * from the values, which the step disposes).
+ */
+type ReadRequest = { kind: 'values'; tensor: Tensor } | { kind: 'host'; tensor: Tensor };
+type StepGenerator<T> = Generator<ReadRequest, T, Float32Array | Int32Array | Uint8Array | Tensor>;
+
+function runSync<T>(generator: StepGenerator<T>): T {
+  let next = generator.next();
+  while (!next.done) {
+    const request = next.value;
+    next = generator.next(request.kind === 'values' ? (request.tensor.dataSync() as Float32Array) : request.tensor);
+  }
+  return next.value;
+}
+
+async function runAsync<T>(generator: StepGenerator<T>): Promise<T> {
+  let next = generator.next();
+  while (!next.done) {
+    const request = next.value;
+    const values = (await request.tensor.data()) as Float32Array;
+    next = generator.next(request.kind === 'values' ? values : tf.tensor(values, request.tensor.shape, request.tensor.dtype as 'float32'));
+  }
+  return next.value;
+}
+
 function featureEntries(features: Features): [string, Tensor][] {
   if (features instanceof tf.Tensor) return [['features', features]];
   return Object.keys(features)
@@ -107,10 +137,27 @@ function describe(value: unknown): string {
 }
 
 /**
+ * Labelled examples per task mask of a batch, read asynchronously, for `prepareBatch` on backends
+ * that cannot read synchronously. Masks `prepareBatch` would refuse are left for it to report.
+ */
+export async function labelledCounts(tasks: readonly TaskSpec[], batch: Batch): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const task of tasks) {
+    const mask = batch?.masks?.[task.name];
+    if (!(mask instanceof tf.Tensor) || mask.rank > 2 || mask.size !== mask.shape[0]) continue;
+    const values = await mask.data();
+    let labelled = 0;
+    for (let i = 0; i < values.length; i++) if ((values[i] as number) > 0) labelled += 1;
+    counts[task.name] = labelled;
+  }
+  return counts;
+}
+
+/**
  * Checks a batch against the tasks (inputs, targets, masks: presence and shapes) and puts active
  * tasks' targets in canonical form. A task whose mask marks no example labelled is inactive.
  */
-export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch): PreparedBatch {
+export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch, labelledCounts?: Readonly<Record<string, number>>): PreparedBatch {
   if (!batch || typeof batch !== 'object' || !batch.inputs || typeof batch.targets !== 'object' || batch.targets === null) {
     throw new MtlError('BAD_DATA', 'a batch must be an object with `inputs` and `targets` (per task)');
   }
@@ -156,7 +203,7 @@ export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch): Prepared
         }
         mask = tf.tidy(() => tf.cast(tf.greater(tf.reshape(rawMask, [batchSize]), 0), 'float32') as Tensor1D);
         owned.push(mask);
-        labelled = tf.tidy(() => tf.sum(mask!).arraySync() as number);
+        labelled = labelledCounts?.[task.name] ?? tf.tidy(() => tf.sum(mask!).arraySync() as number);
       }
       if (target === undefined || target === null) {
         if (mask === null) {
@@ -391,18 +438,34 @@ export class TrainStepEngine<S = unknown> {
    * state, no step count) when a task loss, a weight or the update is not finite.
    */
   runStep(batch: Batch, epoch = 0): StepReport {
-    const prepared = this.prepare(batch);
+    return this.execute(this.prepare(batch), epoch, runSync);
+  }
+
+  /**
+   * The same step with every device read awaited (`tensor.data()`), for backends that cannot read
+   * synchronously (WebGPU in Node or on a software adapter). Same numbers, same guarantees.
+   */
+  async runStepAsync(batch: Batch, epoch = 0): Promise<StepReport> {
+    return this.execute(prepareBatch(this.tasks, batch, await labelledCounts(this.tasks, batch)), epoch, runAsync);
+  }
+
+  private execute<R extends StepReport | Promise<StepReport>>(prepared: PreparedBatch, epoch: number, run: (generator: StepGenerator<StepReport>) => R): R {
+    const finishUp = () => prepared.dispose();
     try {
       if (prepared.activeTasks.length === 0) {
         throw new MtlError('BAD_DATA', `no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
       }
-      return this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch);
-    } finally {
-      prepared.dispose();
+      const result = run(this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch));
+      if (result instanceof Promise) return result.finally(finishUp) as R;
+      finishUp();
+      return result;
+    } catch (error) {
+      finishUp();
+      throw error;
     }
   }
 
-  private lossLevelStep(prepared: PreparedBatch, epoch: number): StepReport {
+  private *lossLevelStep(prepared: PreparedBatch, epoch: number): StepGenerator<StepReport> {
     const weighting = this.weighting as Extract<Weighting<S>, { level: 'loss' }>;
     const training = { training: true };
     const info = { ...this.info(prepared, epoch), params: this.weightingParams };
@@ -437,7 +500,7 @@ export class TrainStepEngine<S = unknown> {
         objective = tf.keep(total as Scalar);
         return total as Scalar;
       }, variables));
-      const report = this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
+      const report = yield* this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
       this.optimizer.applyGradients(this.unfrozen(grads));
       this.state = nextState as S;
       this.stepCount += 1;
@@ -450,7 +513,7 @@ export class TrainStepEngine<S = unknown> {
     }
   }
 
-  private gradientLevelStep(prepared: PreparedBatch, epoch: number): StepReport {
+  private *gradientLevelStep(prepared: PreparedBatch, epoch: number): StepGenerator<StepReport> {
     const site = this.site!;
     const weighting = this.weighting as Extract<Weighting<S>, { level: 'gramian' | 'jacobian' }>;
     const info = this.info(prepared, epoch);
@@ -471,7 +534,12 @@ export class TrainStepEngine<S = unknown> {
       if (weighting.level === 'gramian') {
         const gramianMatrix = gramian(jacobian);
         owned.push(gramianMatrix);
-        const result = weighting.weigh(gramianMatrix, scaled, this.state, info);
+        // Weightings read G (and the losses) synchronously; give them tensors they can read.
+        const hostGramian = (yield { kind: 'host', tensor: gramianMatrix }) as Tensor2D;
+        if (hostGramian !== gramianMatrix) owned.push(hostGramian);
+        const hostLosses = (yield { kind: 'host', tensor: scaled }) as Tensor1D;
+        if (hostLosses !== scaled) owned.push(hostLosses);
+        const result = weighting.weigh(hostGramian, hostLosses, this.state, info);
         weights = result.weights;
         nextState = result.state;
         diagnostics = result.diagnostics;
@@ -480,7 +548,9 @@ export class TrainStepEngine<S = unknown> {
         if (!(weights instanceof tf.Tensor)) owned.push(w);
         combined = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), jacobian), [-1]) as Tensor1D);
       } else {
-        const result = weighting.aggregate(jacobian, scaled, this.state, info);
+        const hostLosses = (yield { kind: 'host', tensor: scaled }) as Tensor1D;
+        if (hostLosses !== scaled) owned.push(hostLosses);
+        const result = weighting.aggregate(jacobian, hostLosses, this.state, info);
         nextState = result.state;
         weights = result.weights;
         diagnostics = result.diagnostics;
@@ -516,7 +586,7 @@ export class TrainStepEngine<S = unknown> {
       } else {
         // last-shared: the weights found on the last layer scale each task's gradient through
         // the whole encoder, Σ_t w_t ∇L_t, in one backward; heads keep their own gradient.
-        const w = (weights instanceof tf.Tensor ? weights.arraySync() : weights) as number[];
+        const w = weights instanceof tf.Tensor ? Array.from((yield { kind: 'values', tensor: weights }) as Float32Array) : (weights as number[]);
         const shared = this.model.sharedVariables();
         const { value, grads } = tf.variableGrads(() => {
           const features = this.model.encode(prepared.inputs, { training: true });
@@ -543,7 +613,7 @@ export class TrainStepEngine<S = unknown> {
         return (this.model.penalty ? tf.add(weighted, this.model.penalty()) : weighted) as Scalar;
       });
       owned.push(objective);
-      const report = this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
+      const report = yield* this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
       this.optimizer.applyGradients(this.unfrozen(update));
       this.state = nextState;
       this.stepCount += 1;
@@ -559,7 +629,7 @@ export class TrainStepEngine<S = unknown> {
    * Reads the step's numbers in one transfer and refuses a non-finite loss, weight or update
    * before anything is applied.
    */
-  private finish(
+  private *finish(
     prepared: PreparedBatch,
     epoch: number,
     rawLosses: Tensor1D,
@@ -567,7 +637,7 @@ export class TrainStepEngine<S = unknown> {
     update: NamedTensorMap,
     objective: Scalar,
     diagnostics?: WeightingDiagnostics,
-  ): StepReport {
+  ): StepGenerator<StepReport> {
     const count = prepared.activeTasks.length;
     const values = tf.tidy(() => {
       const parts: Tensor[] = [rawLosses, tf.reshape(objective, [1])];
@@ -577,8 +647,12 @@ export class TrainStepEngine<S = unknown> {
       parts.push(tf.reshape(squaredNorm, [1]));
       return tf.concat(parts.map((p) => tf.cast(tf.reshape(p, [-1]), 'float32')));
     });
-    const data = values.dataSync();
-    values.dispose();
+    let data: Float32Array;
+    try {
+      data = (yield { kind: 'values', tensor: values }) as Float32Array;
+    } finally {
+      values.dispose();
+    }
     const lossValues = Array.from(data.subarray(0, count));
     const objectiveValue = data[count]!;
     const weightValues =

@@ -47,7 +47,7 @@ export { Rng } from './rng';
 export type { RngState } from './rng';
 export { Registry, checkOptionTaskNames, checkOptions, createRegistry, defaultRegistry, register } from './registry';
 export type { PluginKinds, RegisterOptions } from './registry';
-export { TrainStepEngine, prepareBatch } from './engine';
+export { TrainStepEngine, labelledCounts, prepareBatch } from './engine';
 export type { EngineOptions, FreezeOptions, PreparedBatch, TaskGradients } from './engine';
 export { Trainer, evaluateModel } from './trainer';
 export type {

@@ -3,7 +3,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Batch, DataSource, GradientSite, MultiTaskModel, PluginReference, StepReport, Weighting } from './contracts';
 import { assertBackend } from './backend';
 import { disposeBatch } from './data/memory';
-import { prepareBatch, TrainStepEngine, type FreezeOptions } from './engine';
+import { labelledCounts, prepareBatch, TrainStepEngine, type FreezeOptions } from './engine';
 import { MtlError } from './errors';
 import { lossFor, maskedMean } from './losses/losses';
 import { createMetric, metricNamesFor, type MetricAccumulator } from './losses/metrics';
@@ -165,6 +165,16 @@ export class Trainer {
     return report;
   }
 
+  /**
+   * `step` with every device read awaited: the same numbers, and it also works on backends that
+   * cannot read tensors synchronously (WebGPU in Node or on a software adapter). `fit` uses it.
+   */
+  async stepAsync(batch: Batch): Promise<StepReport> {
+    const report = await this.engine.runStepAsync(batch, this.epochCount);
+    await this.warn(report, []);
+    return report;
+  }
+
   private readonly warned = new Set<string>();
 
   private async warn(report: StepReport, callbacks: TrainerCallbacks[]): Promise<void> {
@@ -198,7 +208,7 @@ export class Trainer {
       for await (const batch of epochSource) {
         let report: StepReport;
         try {
-          report = this.engine.runStep(batch, this.epochCount);
+          report = await this.engine.runStepAsync(batch, this.epochCount);
         } finally {
           disposeBatch(batch);
         }
@@ -253,23 +263,24 @@ export async function evaluateModel(model: MultiTaskModel, source: DataSource): 
   }));
   for await (const batch of source) {
     try {
-      const prepared = prepareBatch(tasks, batch);
+      // Reads are awaited, so evaluation also runs on backends without synchronous reads.
+      const prepared = prepareBatch(tasks, batch, await labelledCounts(tasks, batch));
       const batchSize = prepared.batchSize;
       const outputs = tf.tidy(() => model.apply(batch.inputs, { training: false }).outputs);
       try {
-        tasks.forEach((task, i) => {
+        for (const [i, task] of tasks.entries()) {
           const canonical = prepared.targets[task.name];
-          if (!canonical) return;
+          if (!canonical) continue;
           const mask = prepared.masks[task.name] ?? null;
           const output = outputs[task.name]!;
           const prediction = tf.reshape(output, canonical.shape);
           const perExample = lossFns[i]!(prediction, canonical);
           const mean = maskedMean(perExample, mask);
           const [lossValue, predictionValues, targetValues, maskValues] = [
-            mean.dataSync()[0]!,
-            prediction.dataSync() as Float32Array,
-            canonical.dataSync() as Float32Array,
-            mask ? (mask.dataSync() as Float32Array) : null,
+            (await mean.data())[0]!,
+            (await prediction.data()) as Float32Array,
+            (await canonical.data()) as Float32Array,
+            mask ? ((await mask.data()) as Float32Array) : null,
           ];
           const labelled = maskValues ? maskValues.reduce((a, b) => a + b, 0) : batchSize;
           state[i]!.lossSum += lossValue * labelled;
@@ -277,7 +288,7 @@ export async function evaluateModel(model: MultiTaskModel, source: DataSource): 
           const units = canonical.shape[1] ?? 1;
           for (const metric of state[i]!.metrics) metric.update(predictionValues, targetValues, maskValues, batchSize, units);
           [prediction, perExample, mean].forEach((t) => t !== output && t.dispose());
-        });
+        }
       } finally {
         Object.values(outputs).forEach((t: Tensor) => t.dispose());
         prepared.dispose();

@@ -279,7 +279,8 @@ async function trace(backend: Backend, config: TraceConfig): Promise<Trace> {
   try {
     trainer = new Trainer({ model, weighting: config.testCase.weighting, site: config.testCase.site, optimizer: config.optimizer, seed: config.seed });
     for (; step < config.steps; step++) {
-      const report: StepReport = trainer.step(batch);
+      // stepAsync: the same step with awaited reads, so backends without synchronous reads (WebGPU in Node) run too.
+      const report: StepReport = await trainer.stepAsync(batch);
       const taskNames = config.spec.tasks.map((task) => task.name);
       result.objective.push(report.loss);
       result.losses.push(taskNames.map((task) => report.losses[task]!));
@@ -288,7 +289,7 @@ async function trace(backend: Backend, config: TraceConfig): Promise<Trace> {
       const params = trainer.engine.weightingParams;
       result.variableNames = [...Object.keys(named), ...Object.keys(params).map((key) => `weighting parameter '${key}'`)];
       const tensors = [...Object.values(named), ...Object.values(params)] as Tensor[];
-      result.variables.push(tensors.map((tensor) => tensor.dataSync() as Float32Array));
+      result.variables.push((await Promise.all(tensors.map((tensor) => tensor.data()))) as Float32Array[]);
       tf.dispose(Object.values(named) as Tensor[]);
     }
   } catch (error) {
