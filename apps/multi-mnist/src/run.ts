@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, type EvaluationReport, type SharingStrategy } from '@mtljs/core';
 import { multiFashion, multiLeNetSpec, multiMnist, type MultiDigitDataset, type MultiDigitOptions } from '@mtljs/datasets';
 
@@ -6,6 +7,8 @@ export interface RunOptions extends MultiDigitOptions {
   strategy: SharingStrategy;
   epochs: number;
   learningRate?: number;
+  /** Multiply the learning rate by `factor` after each epoch listed in `at` (1-based; default none). */
+  decay?: { at: number[]; factor: number };
   /** Called after each epoch with the test evaluation. */
   onEpoch?: (epoch: number, report: EvaluationReport, seconds: number) => void;
 }
@@ -21,7 +24,8 @@ export interface RunResult {
 export async function runMultiDigit(options: RunOptions): Promise<RunResult> {
   const dataset = options.dataset === 'multi-mnist' ? await multiMnist(options) : await multiFashion(options);
   const model = options.strategy.build(multiLeNetSpec(dataset.tasks), { seed: options.seed ?? 0 });
-  const trainer = new Trainer({ model, optimizer: { name: 'adam', learningRate: options.learningRate ?? 1e-3 }, seed: options.seed ?? 0 });
+  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
+  const trainer = new Trainer({ model, optimizer, seed: options.seed ?? 0 });
   let test: EvaluationReport | undefined;
   try {
     let started = performance.now();
@@ -31,13 +35,18 @@ export async function runMultiDigit(options: RunOptions): Promise<RunResult> {
       callbacks: {
         onEpochEnd: (report) => {
           test = report.validation;
+          // Step decay: tfjs's Adam reads its learning rate at every update.
+          if (options.decay?.at.includes(report.epoch + 1)) {
+            const adam = optimizer as unknown as { learningRate: number };
+            adam.learningRate *= options.decay.factor;
+          }
           options.onEpoch?.(report.epoch, report.validation!, (performance.now() - started) / 1000);
           started = performance.now();
         },
       },
     });
   } finally {
-    trainer.dispose();
+    trainer.dispose(); // disposes the optimizer too
     model.dispose();
   }
   const accuracy = Object.fromEntries(Object.entries(test!.tasks).map(([task, r]) => [task, r.metrics.accuracy!]));
