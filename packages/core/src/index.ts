@@ -121,5 +121,5 @@ export type {
   TaskColumnJSON,
   TaskColumnSpec,
 } from './data/records';
-export { chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
-export type { ChunkSource, RecordBatchOptions, RecordDataSource, RecordInput, RecordSourceOptions } from './data/record-source';
+export { byteRecordInput, chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
+export type { ByteInput, ByteInputOptions, ChunkSource, RecordBatchOptions, RecordDataSource, RecordInput, RecordSourceOptions } from './data/record-source';

@@ -1,12 +1,12 @@
 import {
+  byteRecordInput,
   checkOptions,
-  chunksOf,
   fitRecordSchema,
-  isChunkSource,
   MtlError,
   recordColumns,
   recordSource,
-  type ChunkSource,
+  type ByteInput,
+  type ByteInputOptions,
   type RecordBatchOptions,
   type RecordDataSource,
   type RecordInput,
@@ -16,20 +16,14 @@ import {
   type SchemaOptions,
 } from '@mtljs/core';
 import { CSV_FORMAT_OPTIONS, checkCsvFormat, csvRows, type CsvFormatOptions } from './csv-rows';
-import { fileChunks, gunzipChunks } from '@mtljs/core';
 
 /**
  * Where CSV comes from: a file path (Node; `.gz` is gunzipped), a function opening a fresh
  * stream for each pass, or a one-shot stream (async iterable of bytes/strings, web ReadableStream).
  */
-export type CsvInput = string | ChunkSource | (() => ChunkSource);
+export type CsvInput = ByteInput;
 
-export interface CsvInputOptions extends CsvFormatOptions {
-  /** Gunzip the bytes (default: true for a path ending in `.gz`, false otherwise). Node only. */
-  gzip?: boolean;
-  /** Names the input in messages (default: the path, or '<stream>'). */
-  name?: string;
-}
+export interface CsvInputOptions extends CsvFormatOptions, ByteInputOptions {}
 
 export interface CsvSourceOptions extends CsvInputOptions, RecordBatchOptions, SchemaOptions {
   /** Column mapping: inputs (in order) and each task's column(s); the source fits its schema on the first pass. */
@@ -51,48 +45,7 @@ function pick<T extends object>(options: T, keys: readonly string[]): Partial<T>
 /** The CSV input as a record input for the shared batching: each `read` parses a fresh pass. */
 function csvInput(input: CsvInput, options: CsvInputOptions): RecordInput {
   const format = checkCsvFormat(options);
-  if (options.gzip !== undefined && typeof options.gzip !== 'boolean') throw new MtlError('BAD_CONFIG', 'gzip must be a boolean', { option: 'gzip' });
-  if (options.name !== undefined && typeof options.name !== 'string') throw new MtlError('BAD_CONFIG', 'name must be a string', { option: 'name' });
-  if (typeof input === 'string') {
-    if (input.length === 0) throw new MtlError('BAD_CONFIG', 'the CSV path is empty', { option: 'path' });
-    const name = options.name ?? input;
-    const gzip = options.gzip ?? /\.gz$/i.test(input);
-    return {
-      name,
-      reusable: true,
-      read: (columns) => {
-        const bytes = fileChunks(input, name);
-        return csvRows(gzip ? gunzipChunks(bytes, name) : bytes, columns, { ...format, name });
-      },
-    };
-  }
-  const name = options.name ?? '<stream>';
-  const open = (source: unknown): AsyncIterable<Uint8Array | string> => {
-    if (!isChunkSource(source)) {
-      throw new MtlError('BAD_CONFIG', `${name}: expected a file path, a stream of bytes or strings (async iterable or ReadableStream), or a function returning one`, {
-        option: 'input',
-      });
-    }
-    return options.gzip ? gunzipChunks(chunksOf(source), name) : chunksOf(source);
-  };
-  if (typeof input === 'function') {
-    return { name, reusable: true, read: (columns) => csvRows(open(input()), columns, { ...format, name }) };
-  }
-  open(input);
-  let used = false;
-  return {
-    name,
-    reusable: false,
-    read: (columns) => {
-      if (used) {
-        throw new MtlError('BAD_CONFIG', `${name}: this stream was already read; pass a file path or a function that opens the stream anew to iterate again`, {
-          option: 'input',
-        });
-      }
-      used = true;
-      return csvRows(open(input), columns, { ...format, name });
-    },
-  };
+  return byteRecordInput(input, options, 'CSV', (chunks, columns, _purpose, name) => csvRows(chunks, columns, { ...format, name }));
 }
 
 /**

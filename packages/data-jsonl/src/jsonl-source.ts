@@ -1,12 +1,12 @@
 import {
+  byteRecordInput,
   checkOptions,
-  chunksOf,
   fitRecordSchema,
-  isChunkSource,
   MtlError,
   recordColumns,
   recordSource,
-  type ChunkSource,
+  type ByteInput,
+  type ByteInputOptions,
   type RecordBatchOptions,
   type RecordDataSource,
   type RecordInput,
@@ -16,20 +16,14 @@ import {
   type SchemaOptions,
 } from '@mtljs/core';
 import { JSONL_FORMAT_OPTIONS, checkJsonlFormat, jsonlRows, type JsonlFormatOptions } from './jsonl-rows';
-import { fileChunks, gunzipChunks } from '@mtljs/core';
 
 /**
  * Where JSON Lines come from: a file path (Node; `.gz` is gunzipped), a function opening a fresh
  * stream for each pass, or a one-shot stream (async iterable of bytes/strings, web ReadableStream).
  */
-export type JsonlInput = string | ChunkSource | (() => ChunkSource);
+export type JsonlInput = ByteInput;
 
-export interface JsonlInputOptions extends JsonlFormatOptions {
-  /** Gunzip the bytes (default: true for a path ending in `.gz`, false otherwise). Node only. */
-  gzip?: boolean;
-  /** Names the input in messages (default: the path, or '<stream>'). */
-  name?: string;
-}
+export interface JsonlInputOptions extends JsonlFormatOptions, ByteInputOptions {}
 
 export interface JsonlSourceOptions extends JsonlInputOptions, RecordBatchOptions, SchemaOptions {
   /** Field mapping (dotted paths): inputs (in order) and each task's field(s); the schema is fitted on the first pass. */
@@ -51,50 +45,7 @@ function pick<T extends object>(options: T, keys: readonly string[]): Partial<T>
 /** The JSONL input as a record input for the shared batching: each `read` parses a fresh pass. */
 function jsonlInput(input: JsonlInput, options: JsonlInputOptions): RecordInput {
   const format = checkJsonlFormat(options);
-  if (options.gzip !== undefined && typeof options.gzip !== 'boolean') throw new MtlError('BAD_CONFIG', 'gzip must be a boolean', { option: 'gzip' });
-  if (options.name !== undefined && typeof options.name !== 'string') throw new MtlError('BAD_CONFIG', 'name must be a string', { option: 'name' });
-  const rows = (chunks: ChunkSource, fields: readonly string[], purpose: 'fit' | 'data', name: string) =>
-    jsonlRows(chunks, fields, { ...format, name, requireFields: purpose === 'fit' });
-  if (typeof input === 'string') {
-    if (input.length === 0) throw new MtlError('BAD_CONFIG', 'the JSONL path is empty', { option: 'path' });
-    const name = options.name ?? input;
-    const gzip = options.gzip ?? /\.gz$/i.test(input);
-    return {
-      name,
-      reusable: true,
-      read: (fields, purpose) => {
-        const bytes = fileChunks(input, name);
-        return rows(gzip ? gunzipChunks(bytes, name) : bytes, fields, purpose, name);
-      },
-    };
-  }
-  const name = options.name ?? '<stream>';
-  const open = (source: unknown): AsyncIterable<Uint8Array | string> => {
-    if (!isChunkSource(source)) {
-      throw new MtlError('BAD_CONFIG', `${name}: expected a file path, a stream of bytes or strings (async iterable or ReadableStream), or a function returning one`, {
-        option: 'input',
-      });
-    }
-    return options.gzip ? gunzipChunks(chunksOf(source), name) : chunksOf(source);
-  };
-  if (typeof input === 'function') {
-    return { name, reusable: true, read: (fields, purpose) => rows(open(input()), fields, purpose, name) };
-  }
-  open(input);
-  let used = false;
-  return {
-    name,
-    reusable: false,
-    read: (fields, purpose) => {
-      if (used) {
-        throw new MtlError('BAD_CONFIG', `${name}: this stream was already read; pass a file path or a function that opens the stream anew to iterate again`, {
-          option: 'input',
-        });
-      }
-      used = true;
-      return rows(open(input), fields, purpose, name);
-    },
-  };
+  return byteRecordInput(input, options, 'JSONL', (chunks, fields, purpose, name) => jsonlRows(chunks, fields, { ...format, name, requireFields: purpose === 'fit' }));
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Batch, DataSource } from '../contracts';
 import { assertBackend } from '../backend';
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
+import { fileChunks, gunzipChunks } from './byte-streams';
 import { fitRecordSchema, recordColumns, RecordSchema, type RecordMapping, type RecordRow, type RecordSchemaJSON, type RowLayout, type SchemaOptions } from './records';
 
 export interface RecordBatchOptions {
@@ -325,4 +326,70 @@ export async function* chunksOf(source: ChunkSource): AsyncGenerator<Uint8Array 
     await reader.cancel().catch(() => undefined);
     reader.releaseLock();
   }
+}
+
+/** Where a text adapter's bytes come from: a file path (Node), a function opening a fresh stream per pass, or a one-shot stream. */
+export type ByteInput = string | ChunkSource | (() => ChunkSource);
+
+export interface ByteInputOptions {
+  /** Gunzip the bytes (default: true for a path ending in `.gz`, false otherwise). Node only. */
+  gzip?: boolean;
+  /** Names the input in messages (default: the path, or '<stream>'). */
+  name?: string;
+}
+
+/**
+ * A RecordInput over bytes, for text adapters (CSV, JSONL): `parse(chunks, columns, purpose,
+ * name)` turns one pass of bytes into rows. A path or a function is re-opened for every pass; a
+ * one-shot stream can be read once (its schema must then be given). `format` names the format in
+ * messages ('CSV', 'JSONL').
+ */
+export function byteRecordInput(
+  input: ByteInput,
+  options: ByteInputOptions,
+  format: string,
+  parse: (chunks: AsyncIterable<Uint8Array | string>, columns: readonly string[], purpose: 'fit' | 'data', name: string) => AsyncIterable<RecordRow>,
+): RecordInput {
+  if (options.gzip !== undefined && typeof options.gzip !== 'boolean') throw new MtlError('BAD_CONFIG', 'gzip must be a boolean', { option: 'gzip' });
+  if (options.name !== undefined && typeof options.name !== 'string') throw new MtlError('BAD_CONFIG', 'name must be a string', { option: 'name' });
+  if (typeof input === 'string') {
+    if (input.length === 0) throw new MtlError('BAD_CONFIG', `the ${format} path is empty`, { option: 'path' });
+    const name = options.name ?? input;
+    const gzip = options.gzip ?? /\.gz$/i.test(input);
+    return {
+      name,
+      reusable: true,
+      read: (columns, purpose) => {
+        const bytes = fileChunks(input, name);
+        return parse(gzip ? gunzipChunks(bytes, name) : bytes, columns, purpose, name);
+      },
+    };
+  }
+  const name = options.name ?? '<stream>';
+  const open = (source: unknown): AsyncIterable<Uint8Array | string> => {
+    if (!isChunkSource(source)) {
+      throw new MtlError('BAD_CONFIG', `${name}: expected a file path, a stream of bytes or strings (async iterable or ReadableStream), or a function returning one`, {
+        option: 'input',
+      });
+    }
+    return options.gzip ? gunzipChunks(chunksOf(source), name) : chunksOf(source);
+  };
+  if (typeof input === 'function') {
+    return { name, reusable: true, read: (columns, purpose) => parse(open(input()), columns, purpose, name) };
+  }
+  open(input);
+  let used = false;
+  return {
+    name,
+    reusable: false,
+    read: (columns, purpose) => {
+      if (used) {
+        throw new MtlError('BAD_CONFIG', `${name}: this stream was already read; pass a file path or a function that opens the stream anew to iterate again`, {
+          option: 'input',
+        });
+      }
+      used = true;
+      return parse(open(input), columns, purpose, name);
+    },
+  };
 }
