@@ -36,7 +36,7 @@ export interface MultiDigitDataset {
 
 const SIDE = 28;
 const CANVAS = 36;
-const MAX_SHIFT = 4;
+const RIGHT_OFFSET = 6;
 
 const FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -51,10 +51,11 @@ function findFile(root: string, name: string, hint: string): string {
 }
 
 /**
- * Two items on one canvas, as in Sener & Koltun 2018 (after Sabour et al. 2017's MultiMNIST): for
- * each image i a partner j with a different label is drawn; i goes to the top-left of a 36×36
- * canvas and j to the bottom-right, each shifted by up to 4 pixels; overlapping pixels take the
- * maximum; the canvas is resized to 28×28 (bilinear). Labels: the left item's and the right item's.
+ * Two items on one canvas, as in Sener & Koltun 2018's MultiMNIST loader: a random permutation
+ * pairs each image i (the left item) with a partner j (the right item); on a 36×36 canvas i goes
+ * to rows/columns 0–27 and j to 6–33, the overlap takes the maximum, and the canvas is resized to
+ * 28×28 by nearest neighbour (source pixel ⌊(x + ½)·36/28⌋). Labels: the left and the right
+ * item's classes (they may be equal, as in the paper's data).
  */
 export function composePairs(images: Uint8Array, labels: ArrayLike<number>, count: number, rng: Rng): { images: Float32Array; left: Float32Array; right: Float32Array } {
   const total = labels.length;
@@ -62,40 +63,25 @@ export function composePairs(images: Uint8Array, labels: ArrayLike<number>, coun
   const left = new Float32Array(count);
   const right = new Float32Array(count);
   const canvas = new Float32Array(CANVAS * CANVAS);
-  const scale = (CANVAS - 1) / (SIDE - 1);
+  const partners = rng.permutation(total);
+  const source = Array.from({ length: SIDE }, (_, x) => Math.min(CANVAS - 1, Math.floor(((x + 0.5) * CANVAS) / SIDE)));
   for (let n = 0; n < count; n++) {
-    let partner = rng.int(total);
-    for (let tries = 0; labels[partner] === labels[n] && tries < 100; tries++) partner = rng.int(total);
+    const partner = partners[n]!;
     canvas.fill(0);
-    const place = (index: number, top: number, leftEdge: number) => {
+    const place = (index: number, offset: number) => {
       const base = index * SIDE * SIDE;
       for (let y = 0; y < SIDE; y++) {
         for (let x = 0; x < SIDE; x++) {
           const value = images[base + y * SIDE + x]! / 255;
-          const at = (top + y) * CANVAS + leftEdge + x;
+          const at = (offset + y) * CANVAS + offset + x;
           if (value > canvas[at]!) canvas[at] = value;
         }
       }
     };
-    place(n, rng.int(MAX_SHIFT + 1), rng.int(MAX_SHIFT + 1));
-    place(partner, CANVAS - SIDE - rng.int(MAX_SHIFT + 1), CANVAS - SIDE - rng.int(MAX_SHIFT + 1));
-    // Bilinear resize 36 → 28 with corners aligned.
+    place(n, 0);
+    place(partner, RIGHT_OFFSET);
     const base = n * SIDE * SIDE;
-    for (let y = 0; y < SIDE; y++) {
-      const sy = y * scale;
-      const y0 = Math.floor(sy);
-      const y1 = Math.min(y0 + 1, CANVAS - 1);
-      const fy = sy - y0;
-      for (let x = 0; x < SIDE; x++) {
-        const sx = x * scale;
-        const x0 = Math.floor(sx);
-        const x1 = Math.min(x0 + 1, CANVAS - 1);
-        const fx = sx - x0;
-        const top = canvas[y0 * CANVAS + x0]! * (1 - fx) + canvas[y0 * CANVAS + x1]! * fx;
-        const bottom = canvas[y1 * CANVAS + x0]! * (1 - fx) + canvas[y1 * CANVAS + x1]! * fx;
-        out[base + y * SIDE + x] = top * (1 - fy) + bottom * fy;
-      }
-    }
+    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) out[base + y * SIDE + x] = canvas[source[y]! * CANVAS + source[x]!]!;
     left[n] = labels[n]!;
     right[n] = labels[partner]!;
   }
