@@ -53,7 +53,8 @@ function batchFor(seed: number, names: readonly string[] = ['a', 'b']): Batch {
   if (names.includes('a')) targets.a = tf.randomNormal([8, 2], 0, 1, 'float32', seed + 1);
   if (names.includes('b')) targets.b = tf.tensor1d(Array.from({ length: 8 }, (_, i) => (i + seed) % 3), 'int32');
   if (names.includes('c')) targets.c = tf.randomNormal([8, 1], 0, 1, 'float32', seed + 2);
-  return { inputs: tf.randomNormal([8, 4], 0, 1, 'float32', seed), targets };
+  // + 101: tfjs draws from Math.random when the seed is 0 (falsy).
+  return { inputs: tf.randomNormal([8, 4], 0, 1, 'float32', seed + 101), targets };
 }
 
 function disposeBatch(batch: Batch): void {

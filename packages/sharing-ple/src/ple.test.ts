@@ -282,7 +282,8 @@ describe('ple.addTask', () => {
   const spec: ModelSpec = { tasks: regressionTasks, inputShape: [4], encoder: { type: 'mlp', units: [6, 3] } };
   const newTask: TaskSpec = { name: 'c', kind: 'multiclass', units: 3 };
   const data = (seed: number, labelled: 'old' | 'new'): Batch => {
-    const x = tf.randomNormal([16, 4], 0, 1, 'float32', seed);
+    // + 101: tfjs draws from Math.random when the seed is 0 (falsy).
+    const x = tf.randomNormal([16, 4], 0, 1, 'float32', seed + 101);
     if (labelled === 'old') {
       return { inputs: x, targets: { a: tf.tidy(() => tf.sum(x, 1, true)), b: tf.tidy(() => tf.sin(tf.slice(x, [0, 0], [-1, 1]))) } };
     }

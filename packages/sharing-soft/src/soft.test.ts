@@ -27,12 +27,15 @@ function maxGap(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return gap;
 }
 
+// tfjs draws from Math.random when a seed is 0 (falsy), so every seed here is offset by 11.
 function batchFor(seed: number, names: readonly string[] = ['a', 'b']): Batch {
   const targets: Record<string, tf.Tensor> = {};
-  if (names.includes('a')) targets.a = tf.randomNormal([8, 2], 0, 1, 'float32', seed + 1);
+  const inputs = tf.randomNormal([8, 4], 0, 1, 'float32', seed + 11);
+  if (names.includes('a')) targets.a = tf.randomNormal([8, 2], 0, 1, 'float32', seed + 12);
   if (names.includes('b')) targets.b = tf.tensor1d(Array.from({ length: 8 }, (_, i) => (i + seed) % 3), 'int32');
-  if (names.includes('c')) targets.c = tf.randomNormal([8, 1], 0, 1, 'float32', seed + 2);
-  return { inputs: tf.randomNormal([8, 4], 0, 1, 'float32', seed), targets };
+  // Task c is learnable from the inputs: half their sum.
+  if (names.includes('c')) targets.c = tf.tidy(() => tf.mul(tf.sum(inputs, 1, true), 0.5));
+  return { inputs, targets };
 }
 
 function disposeBatch(batch: Batch): void {
@@ -237,7 +240,8 @@ describe('soft sharing', () => {
     unlabelled.dispose();
     const trained = values(model.getWeights());
     for (const [key, value] of Object.entries(old)) expect(maxGap(trained[key]!, value)).toBe(0);
-    expect(losses[losses.length - 1]!).toBeLessThan(losses[0]!);
+    // The same batch (step % 4 = 0) at the first and at the last pass: its loss fell.
+    expect(losses[28]!).toBeLessThan(losses[0]!);
     trainer.dispose();
     tf.dispose([x, ...Object.values(before), ...Object.values(after)]);
     model.dispose();
