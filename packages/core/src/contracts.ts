@@ -355,6 +355,35 @@ export interface Backend extends Plugin {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data and datasets as plugins (so configuration files can name them)
+
+/** A dataset ready to train on: its tasks, input shape and splits. */
+export interface LoadedDataset {
+  tasks: TaskSpec[];
+  inputShape: number[];
+  train: DataSource;
+  validation?: DataSource;
+  test?: DataSource;
+  /** One line on what it is (shown by the CLI and in reports). */
+  description?: string;
+}
+
+/** A named dataset recipe (`'synthetic'`, `'multi-mnist'`, …): `load(options)` builds it. */
+export interface DatasetPlugin extends Plugin {
+  readonly kind: 'dataset';
+  load(options?: Record<string, unknown>): Promise<LoadedDataset>;
+}
+
+/**
+ * A data adapter (`'csv'`, `'jsonl'`, `'idx'`, …): `open(input, options)` gives a DataSource over
+ * a file path (Node) or bytes, with the adapter's own options (its column mapping, batch size…).
+ */
+export interface DataAdapter extends Plugin {
+  readonly kind: 'data';
+  open(input: string | Uint8Array, options: Record<string, unknown>): DataSource;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reports
 
 export interface StepReport {
@@ -374,6 +403,17 @@ export interface StepReport {
   diagnostics?: WeightingDiagnostics;
   /** Warnings raised this step (e.g. a solver that hit its iteration limit); empty when none. */
   warnings: string[];
+  /**
+   * Gramian-level weightings: G = J Jᵀ of the active tasks' importance-scaled gradients at the
+   * step's site, as the weighting saw it; rows and columns in the order of `tasks`.
+   */
+  gramian?: TaskGramian;
+}
+
+/** A Gramian of task gradients: `values[i][j]` = ⟨g_i, g_j⟩ for the tasks in `tasks` order. */
+export interface TaskGramian {
+  tasks: string[];
+  values: number[][];
 }
 
 export interface StateSnapshot {

@@ -9,6 +9,7 @@ import type {
   PerExampleLoss,
   StepInfo,
   StepReport,
+  TaskGramian,
   TaskSpec,
   Weighting,
   WeightingContext,
@@ -434,6 +435,35 @@ export class TrainStepEngine<S = unknown> {
   }
 
   /**
+   * The Gramian of the active tasks' importance-scaled gradients at a site on a batch, computed
+   * as a step would but changing nothing (no variable, state or step count): the probe behind
+   * reports' task-relationship view for weightings that compute no Gramian themselves. The
+   * model runs in training mode, as in a step.
+   */
+  async probeGramian(batch: Batch, site: GradientSite = 'features'): Promise<TaskGramian> {
+    const prepared = prepareBatch(this.tasks, batch, await labelledCounts(this.tasks, batch));
+    let gradients: TaskGradients | undefined;
+    try {
+      if (prepared.activeTasks.length === 0) {
+        throw new MtlError('BAD_DATA', `probeGramian: no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
+      }
+      gradients = this.taskGradients(prepared, site);
+      const parts = gradients.perTask;
+      const matrix = tf.tidy(() => gramian(tf.stack(parts.map((row) => flattenRow(row))) as Tensor2D));
+      const values = (await matrix.data()) as Float32Array;
+      matrix.dispose();
+      const size = prepared.activeTasks.length;
+      return {
+        tasks: [...prepared.activeTasks],
+        values: Array.from({ length: size }, (_, i) => Array.from(values.subarray(i * size, (i + 1) * size))),
+      };
+    } finally {
+      gradients?.dispose();
+      prepared.dispose();
+    }
+  }
+
+  /**
    * One optimiser step. Throws NON_FINITE_LOSS (and changes nothing: no variable, no weighting
    * state, no step count) when a task loss, a weight or the update is not finite.
    */
@@ -520,6 +550,7 @@ export class TrainStepEngine<S = unknown> {
     const gradients = this.taskGradients(prepared, site);
     const owned: Tensor[] = [];
     let weights: Tensor1D | readonly number[] | undefined;
+    let reportedGramian: StepReport['gramian'];
     const update: NamedTensorMap = {};
     try {
       const rawLosses = tf.stack(gradients.losses) as Tensor1D;
@@ -534,9 +565,16 @@ export class TrainStepEngine<S = unknown> {
       if (weighting.level === 'gramian') {
         const gramianMatrix = gramian(jacobian);
         owned.push(gramianMatrix);
-        // Weightings read G (and the losses) synchronously; give them tensors they can read.
-        const hostGramian = (yield { kind: 'host', tensor: gramianMatrix }) as Tensor2D;
-        if (hostGramian !== gramianMatrix) owned.push(hostGramian);
+        // Weightings read G (and the losses) synchronously; give them tensors they can read. The
+        // one read of G also serves the step report (the task-relationship view of reports).
+        const gramianValues = Float32Array.from((yield { kind: 'values', tensor: gramianMatrix }) as Float32Array);
+        const hostGramian = tf.tensor2d(gramianValues, gramianMatrix.shape as [number, number]);
+        owned.push(hostGramian);
+        const size = gramianMatrix.shape[0];
+        reportedGramian = {
+          tasks: [...prepared.activeTasks],
+          values: Array.from({ length: size }, (_, i) => Array.from(gramianValues.subarray(i * size, (i + 1) * size))),
+        };
         const hostLosses = (yield { kind: 'host', tensor: scaled }) as Tensor1D;
         if (hostLosses !== scaled) owned.push(hostLosses);
         const result = weighting.weigh(hostGramian, hostLosses, this.state, info);
@@ -614,6 +652,7 @@ export class TrainStepEngine<S = unknown> {
       });
       owned.push(objective);
       const report = yield* this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
+      if (reportedGramian) report.gramian = reportedGramian;
       this.optimizer.applyGradients(this.unfrozen(update));
       this.state = nextState;
       this.stepCount += 1;

@@ -24,3 +24,18 @@ export function gramian(jacobian: Tensor2D): Tensor2D {
 export function toMatrix(matrix: Tensor2D): number[][] {
   return matrix.arraySync();
 }
+
+/**
+ * Pairwise cosine similarities of task gradients from their Gramian: cos_ij = G_ij / √(G_ii G_jj),
+ * null where either gradient is zero (or a value is not finite). Clamped to [−1, 1] against
+ * rounding.
+ */
+export function cosineFromGramian(values: readonly (readonly number[])[]): (number | null)[][] {
+  return values.map((row, i) =>
+    row.map((g, j) => {
+      const norm = Math.sqrt(values[i]![i]! * values[j]![j]!);
+      if (!(norm > 0) || !Number.isFinite(norm) || !Number.isFinite(g)) return null;
+      return Math.max(-1, Math.min(1, g / norm));
+    }),
+  );
+}

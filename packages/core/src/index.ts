@@ -7,6 +7,9 @@ export type {
   Backend,
   Batch,
   BuildOptions,
+  DataAdapter,
+  DatasetPlugin,
+  LoadedDataset,
   ConvBlockSpec,
   ConvSpec,
   DataSource,
@@ -33,6 +36,7 @@ export type {
   SharingStrategy,
   StepInfo,
   StepReport,
+  TaskGramian,
   TaskKind,
   TaskSpec,
   Weighting,
@@ -73,7 +77,17 @@ export { createMetric, metricNamesFor } from './losses/metrics';
 export type { MetricAccumulator } from './losses/metrics';
 export { equalWeighting, staticWeighting } from './weighting/builtin';
 export type { EqualWeightingOptions, StaticWeightingOptions } from './weighting/builtin';
-export { gramian, scaleGradient } from './gradient-math';
+export { cosineFromGramian, gramian, scaleGradient } from './gradient-math';
+export { deltaM, metricDirection } from './losses/delta-m';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  readCheckpointFile,
+  writeCheckpointFile,
+} from './checkpoint';
+export type { Checkpoint, CheckpointGroup, CheckpointManifest, CheckpointTensor } from './checkpoint';
 export { dense } from './nn/dense';
 export { DenseStack } from './nn/mlp';
 export { ConvStack, conv2d, layerNorm } from './nn/conv';
@@ -121,5 +135,5 @@ export type {
   TaskColumnJSON,
   TaskColumnSpec,
 } from './data/records';
-export { byteRecordInput, chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
+export { asByteInput, byteRecordInput, chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
 export type { ByteInput, ByteInputOptions, ChunkSource, RecordBatchOptions, RecordDataSource, RecordInput, RecordSourceOptions } from './data/record-source';

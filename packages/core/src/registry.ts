@@ -1,11 +1,22 @@
 import { MtlError } from './errors';
-import { SUPPORTED_API_VERSIONS, type Backend, type Plugin, type PluginReference, type SharingStrategy, type Weighting } from './contracts';
+import {
+  SUPPORTED_API_VERSIONS,
+  type Backend,
+  type DataAdapter,
+  type DatasetPlugin,
+  type Plugin,
+  type PluginReference,
+  type SharingStrategy,
+  type Weighting,
+} from './contracts';
 
 /** The plugin kinds the core knows; third parties may add others (e.g. 'dataset'). */
 export interface PluginKinds {
   sharing: SharingStrategy<any>;
   weighting: Weighting<any>;
   backend: Backend;
+  data: DataAdapter;
+  dataset: DatasetPlugin;
 }
 
 type KindOf<K extends string> = K extends keyof PluginKinds ? PluginKinds[K] : Plugin;

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { Batch, DataSource, GradientSite, MultiTaskModel, PluginReference, StepReport, Weighting } from './contracts';
+import type { Batch, DataSource, GradientSite, MultiTaskModel, PluginReference, StepReport, TaskGramian, Weighting } from './contracts';
 import { assertBackend } from './backend';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, namedMap, packTensors, unpackTensors, type Checkpoint, type CheckpointManifest } from './checkpoint';
 import { disposeBatch } from './data/memory';
 import { labelledCounts, prepareBatch, TrainStepEngine, type FreezeOptions } from './engine';
 import { MtlError } from './errors';
@@ -118,7 +119,7 @@ export class Trainer {
   readonly model: MultiTaskModel;
   readonly engine: TrainStepEngine;
   readonly optimizer: tf.Optimizer;
-  private readonly rng: Rng;
+  private rng: Rng;
   private epochCount = 0;
 
   constructor(options: TrainerOptions) {
@@ -236,6 +237,15 @@ export class Trainer {
     return history;
   }
 
+  /**
+   * The Gramian of the tasks' gradients at `site` (default 'features') on a batch, without taking
+   * a step; see {@link TrainStepEngine.probeGramian}. The batch stays the caller's to dispose.
+   * `cosineFromGramian` turns it into the tasks' pairwise gradient cosines.
+   */
+  async probeGramian(batch: Batch, site: GradientSite = 'features'): Promise<TaskGramian> {
+    return this.engine.probeGramian(batch, site);
+  }
+
   /** Current values of the weighting's trainable parameters (e.g. uncertainty's log-variances), by key. */
   weightingParameters(): Record<string, number[]> {
     return Object.fromEntries(Object.entries(this.engine.weightingParams).map(([key, variable]) => [key, Array.from(variable.dataSync())]));
@@ -244,6 +254,98 @@ export class Trainer {
   /** Per-task loss (raw, over labelled examples) and metrics over a whole source. Disposes its batches. */
   async evaluate(source: DataSource): Promise<EvaluationReport> {
     return evaluateModel(this.model, source);
+  }
+
+  /**
+   * Everything needed to continue this run: model variables, optimiser slots, the weighting's
+   * state and trainable parameters, the trainer's RNG, step and epoch, plus `meta` (the caller's:
+   * the CLI stores its config). Encode it with `encodeCheckpoint`, or `writeCheckpointFile` in Node.
+   */
+  async saveCheckpoint(meta?: Record<string, unknown>): Promise<Checkpoint> {
+    const modelWeights = this.model.getWeights();
+    const optimizerWeights = await this.optimizer.getWeights();
+    try {
+      const { entries, data } = await packTensors({
+        model: Object.entries(modelWeights).map(([name, tensor]) => ({ name, tensor })),
+        optimizer: optimizerWeights.map(({ name, tensor }) => ({ name, tensor })),
+        weighting: Object.entries(this.engine.weightingParams).map(([name, tensor]) => ({ name, tensor })),
+      });
+      const manifest: CheckpointManifest = {
+        format: CHECKPOINT_FORMAT,
+        version: CHECKPOINT_VERSION,
+        createdAt: new Date().toISOString(),
+        step: this.engine.step,
+        epoch: this.epochCount,
+        tasks: this.model.tasks.map((task) => ({ name: task.name, kind: task.kind, units: task.units })),
+        weighting: { name: this.engine.weighting.name, level: this.engine.weighting.level, site: this.engine.site, state: this.engine.weightingState },
+        optimizer: { className: this.optimizer.getClassName() },
+        rng: this.rng.state(),
+        tensors: entries,
+        ...(meta === undefined ? {} : { meta }),
+      };
+      return { manifest, data };
+    } finally {
+      Object.values(modelWeights).forEach((t) => t.dispose());
+      // The optimiser hands out its own variables (keep them) and a fresh iteration count (ours).
+      optimizerWeights.forEach(({ tensor }) => {
+        if (!(tensor instanceof tf.Variable)) tensor.dispose();
+      });
+    }
+  }
+
+  /**
+   * Restores a checkpoint written by `saveCheckpoint` into this trainer (same tasks, model
+   * architecture, weighting and optimiser class). Everything is checked before anything
+   * changes; a mismatch is BAD_CHECKPOINT naming it.
+   */
+  async loadCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    const { manifest } = checkpoint ?? {};
+    if (!manifest || !(checkpoint.data instanceof Uint8Array)) throw new MtlError('BAD_CHECKPOINT', 'loadCheckpoint needs { manifest, data } (see decodeCheckpoint)');
+    const own = this.model.tasks.map((task) => `${task.name}:${task.kind}:${task.units}`).join(', ');
+    const theirs = manifest.tasks.map((task) => `${task.name}:${task.kind}:${task.units}`).join(', ');
+    if (own !== theirs) {
+      throw new MtlError('BAD_CHECKPOINT', `the checkpoint's tasks (${theirs}) differ from the model's (${own})`, { expected: own, received: theirs });
+    }
+    if (manifest.weighting.name !== this.engine.weighting.name) {
+      throw new MtlError('BAD_CHECKPOINT', `the checkpoint was written with weighting '${manifest.weighting.name}'; this trainer uses '${this.engine.weighting.name}'`, {
+        plugin: manifest.weighting.name,
+        expected: this.engine.weighting.name,
+      });
+    }
+    if (manifest.optimizer.className !== this.optimizer.getClassName()) {
+      throw new MtlError('BAD_CHECKPOINT', `the checkpoint holds ${manifest.optimizer.className} optimiser slots; this trainer uses ${this.optimizer.getClassName()}`, {
+        expected: this.optimizer.getClassName(),
+        received: manifest.optimizer.className,
+      });
+    }
+    const params = this.engine.weightingParams;
+    const groups = { model: unpackTensors(checkpoint, 'model'), optimizer: unpackTensors(checkpoint, 'optimizer'), weighting: unpackTensors(checkpoint, 'weighting') };
+    try {
+      for (const { name, tensor } of groups.weighting) {
+        const variable = params[name];
+        if (!variable || variable.shape.join(',') !== tensor.shape.join(',')) {
+          throw new MtlError('BAD_CHECKPOINT', `weighting parameter '${name}' [${tensor.shape.join(', ')}] does not match this trainer's (${variable ? `[${variable.shape.join(', ')}]` : 'none'})`, {
+            received: name,
+          });
+        }
+      }
+      const rng = Rng.fromState(manifest.rng);
+      // WeightTable.write checks every key and shape before it assigns anything.
+      this.model.setWeights(namedMap(groups.model));
+      if (groups.optimizer.length) {
+        // tfjs optimisers replace their slot variables on setWeights without disposing the old ones.
+        const previous = await this.optimizer.getWeights();
+        await this.optimizer.setWeights(groups.optimizer.map(({ name, tensor }) => ({ name, tensor })));
+        previous.forEach(({ tensor }) => tensor.dispose());
+      }
+      for (const { name, tensor } of groups.weighting) params[name]!.assign(tensor);
+      this.engine.weightingState = manifest.weighting.state as never;
+      this.engine.step = manifest.step;
+      this.epochCount = manifest.epoch;
+      this.rng = rng;
+    } finally {
+      [...groups.model, ...groups.optimizer, ...groups.weighting].forEach(({ tensor }) => tensor.dispose());
+    }
   }
 
   dispose(): void {

@@ -7,3 +7,4 @@ export { idxRecords } from './records';
 export type { IdxRecord, IdxRecordStream, IdxRecordsOptions } from './records';
 export { idxSource } from './source';
 export type { IdxInput, IdxSourceOptions } from './source';
+export { idxAdapter } from './plugin';

@@ -11,8 +11,35 @@ describe('the umbrella package', () => {
     const registry = defaultRegistry();
     expect(registry.list('sharing')).toEqual(['clustered', 'cross-stitch', 'dselect-k', 'hard', 'mmoe', 'mtan', 'ple', 'soft']);
     expect(registry.list('weighting')).toEqual(['aligned-mtl',  'cagrad',  'config',  'db-mtl',  'dualproj',  'dwa',  'ew',  'famo',  'gls',  'graddrop',  'gradnorm',  'gradvac',  'imtl-g',  'mgda',  'nash-mtl',  'pcgrad',  'rlw',  'static',  'uncertainty',  'upgrad']);
-    expect(registry.list('backend')).toEqual(['cpu', 'wasm']);
+    expect(registry.list('backend')).toEqual(['cpu', 'node', 'wasm', 'webgpu']);
+    expect(registry.list('data')).toEqual(['csv', 'idx', 'jsonl']);
+    expect(registry.list('dataset')).toEqual(['multi-fashion', 'multi-mnist', 'synthetic']);
     expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it("data adapters and datasets work by name: 'synthetic' loads its splits, 'csv' opens bytes with a column mapping", async () => {
+    const registry = defaultRegistry();
+    const loaded = await registry.get('dataset', 'synthetic').load({ tasks: 3, trainSize: 40, validationSize: 20, inputDim: 6, batchSize: 20, seed: 3 });
+    expect(loaded.tasks.map((t) => t.name)).toEqual(['task1', 'task2', 'task3']);
+    expect(loaded.inputShape).toEqual([6]);
+    let rows = 0;
+    for await (const batch of loaded.train) {
+      rows += (batch.inputs as tf.Tensor).shape[0]!;
+      tf.dispose([batch.inputs as tf.Tensor, ...Object.values(batch.targets)]);
+    }
+    expect(rows).toBe(40);
+    const csv = new TextEncoder().encode('x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n');
+    const source = registry.get('data', 'csv').open(csv, { columns: { inputs: ['x1', 'x2'], tasks: { y: { column: 'y', kind: 'regression' } } }, batchSize: 2 });
+    const sizes: number[] = [];
+    const targets: number[] = [];
+    for await (const batch of source) {
+      sizes.push((batch.inputs as tf.Tensor).shape[0]!);
+      targets.push(...(batch.targets['y']!.dataSync() as Float32Array));
+      tf.dispose([batch.inputs as tf.Tensor, ...Object.values(batch.targets)]);
+    }
+    expect(sizes).toEqual([2, 1]);
+    expect(targets).toEqual([3, 6, 9]);
+    await expect(registry.get('dataset', 'synthetic').load({ tasks: 0 })).rejects.toThrow(/tasks must be a positive integer/);
   });
 
   it('registering again adds nothing and keeps a plugin the user registered first', () => {

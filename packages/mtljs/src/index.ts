@@ -1,6 +1,12 @@
 import { defaultRegistry, equalWeighting, staticWeighting, type Plugin, type Registry } from '@mtljs/core';
 import { cpuBackend } from '@mtljs/backend-cpu';
 import { wasmBackend } from '@mtljs/backend-wasm';
+import { webgpuBackend } from '@mtljs/backend-webgpu';
+import { nodeBackend } from '@mtljs/backend-node';
+import { csvAdapter } from '@mtljs/data-csv';
+import { jsonlAdapter } from '@mtljs/data-jsonl';
+import { idxAdapter } from '@mtljs/data-idx';
+import { multiFashionDataset, multiMnistDataset, syntheticDataset } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
 import { softSharing } from '@mtljs/sharing-soft';
 import { crossStitch } from '@mtljs/sharing-cross-stitch';
@@ -31,7 +37,12 @@ import { gls } from '@mtljs/weighting-gls';
 export * from '@mtljs/core';
 export { cpuBackend } from '@mtljs/backend-cpu';
 export { wasmBackend } from '@mtljs/backend-wasm';
-export { syntheticTasks } from '@mtljs/datasets';
+export { webgpuBackend } from '@mtljs/backend-webgpu';
+export { nodeBackend } from '@mtljs/backend-node';
+export { csvAdapter, csvSource, fitCsvSchema } from '@mtljs/data-csv';
+export { fitJsonlSchema, jsonlAdapter, jsonlSource } from '@mtljs/data-jsonl';
+export { idxAdapter, idxSource } from '@mtljs/data-idx';
+export { multiFashion, multiFashionDataset, multiLeNetSpec, multiMnist, multiMnistDataset, syntheticDataset, syntheticTasks } from '@mtljs/datasets';
 export { hardSharing } from '@mtljs/sharing-hard';
 export { softSharing } from '@mtljs/sharing-soft';
 export { crossStitch } from '@mtljs/sharing-cross-stitch';
@@ -90,8 +101,16 @@ export function standardPlugins(): Plugin[] {
     famo(),
     dbMtl(),
     gls(),
+    csvAdapter(),
+    jsonlAdapter(),
+    idxAdapter(),
+    syntheticDataset(),
+    multiMnistDataset(),
+    multiFashionDataset(),
     cpuBackend(),
     wasmBackend(),
+    webgpuBackend(),
+    nodeBackend(),
   ];
 }
 
@@ -110,5 +129,5 @@ export function registerStandardPlugins(registry: Registry = defaultRegistry()):
 }
 
 // Importing the umbrella registers the standard set in the default registry, so configurations
-// can name any of them ('hard', 'pcgrad', 'wasm', …).
+// can name any of them ('hard', 'pcgrad', 'csv', 'multi-mnist', 'wasm', …).
 registerStandardPlugins();

@@ -393,3 +393,13 @@ export function byteRecordInput(
     },
   };
 }
+
+/** A path as is; bytes in memory as a source that yields them in one chunk on every pass. */
+export function asByteInput(input: string | Uint8Array): ByteInput {
+  if (typeof input === 'string') return input;
+  if (!(input instanceof Uint8Array)) throw new MtlError('BAD_CONFIG', `expected a file path or bytes (Uint8Array), got ${typeof input}`);
+  return () =>
+    (async function* () {
+      yield input;
+    })();
+}
