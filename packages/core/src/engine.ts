@@ -265,6 +265,9 @@ export class TrainStepEngine<S = unknown> {
   private state: S;
   private stepCount = 0;
   private readonly frozen: ReadonlySet<string>;
+  /** Every variable the optimiser has been or will be given, in the fixed order of its slots. */
+  private readonly slotOrder: string[] = [];
+  private readonly slotIndex = new Set<string>();
 
   constructor(options: EngineOptions) {
     this.model = options.model;
@@ -286,6 +289,19 @@ export class TrainStepEngine<S = unknown> {
       const scope = uniqueScope(`weighting/${this.weighting.name}`);
       for (const [key, values] of Object.entries(this.weighting.parameters(context))) {
         this.weightingParams[key] = tf.tidy(() => tf.variable(tf.tensor1d(values), true, `${scope}/${key}`));
+      }
+    }
+    // The optimiser's slot order, fixed by the model's structure (not by which tasks happen to be
+    // active in the first step), so a run resumed from a checkpoint lines its slots up the same way.
+    const names = [
+      ...this.model.sharedVariables().map((v) => v.name),
+      ...this.model.taskNames.flatMap((task) => this.model.taskVariables(task).map((v) => v.name)),
+      ...Object.values(this.weightingParams).map((v) => v.name),
+    ];
+    for (const name of names) {
+      if (!this.slotIndex.has(name)) {
+        this.slotIndex.add(name);
+        this.slotOrder.push(name);
       }
     }
   }
@@ -531,7 +547,7 @@ export class TrainStepEngine<S = unknown> {
         return total as Scalar;
       }, variables));
       const report = yield* this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
-      this.optimizer.applyGradients(this.unfrozen(grads));
+      this.optimizer.applyGradients(this.forOptimizer(grads));
       this.state = nextState as S;
       this.stepCount += 1;
       return report;
@@ -653,7 +669,7 @@ export class TrainStepEngine<S = unknown> {
       owned.push(objective);
       const report = yield* this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
       if (reportedGramian) report.gramian = reportedGramian;
-      this.optimizer.applyGradients(this.unfrozen(update));
+      this.optimizer.applyGradients(this.forOptimizer(update));
       this.state = nextState;
       this.stepCount += 1;
       return report;
@@ -738,10 +754,24 @@ export class TrainStepEngine<S = unknown> {
     return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active, diagnostics, warnings };
   }
 
-  /** The update without the frozen variables' entries (their tensors are disposed by the caller). */
-  private unfrozen(update: NamedTensorMap): NamedTensorMap {
-    if (this.frozen.size === 0) return update;
-    return Object.fromEntries(Object.entries(update).filter(([name]) => !this.frozen.has(name)));
+  /**
+   * The update as the optimiser must see it. tfjs optimisers keep their slots (Adam's moments,
+   * momentum's velocity) by a variable's POSITION in the gradient map, not by its name, so every
+   * step hands over every variable in one fixed order (`slotOrder`), with `undefined` for a variable
+   * without a gradient this step (an inactive task's head) or a frozen one: tfjs then leaves that
+   * variable and its slots alone. Leaving such a variable out would shift the later variables onto
+   * other variables' slots. Frozen entries' tensors are disposed by the caller.
+   */
+  private forOptimizer(update: NamedTensorMap): NamedTensorMap {
+    for (const name of Object.keys(update)) {
+      if (!this.slotIndex.has(name)) {
+        this.slotIndex.add(name);
+        this.slotOrder.push(name);
+      }
+    }
+    const ordered: Record<string, Tensor | undefined> = {};
+    for (const name of this.slotOrder) ordered[name] = this.frozen.has(name) ? undefined : update[name];
+    return ordered as NamedTensorMap;
   }
 
   dispose(): void {
