@@ -106,20 +106,13 @@ export async function completedRun(plan: MethodPlan, seed: number, context: RunC
     if (typeof value !== 'number') return null;
     accuracy[task] = value;
   }
-  return {
-    id: plan.id,
-    seed,
-    role: plan.role,
-    weighting: plan.weighting,
-    level: plan.level,
-    site: plan.site,
-    tasks: plan.tasks,
-    status: 'completed',
-    accuracy,
-    seconds: (Date.parse(end.finishedAt) - Date.parse(run.startedAt)) / 1000,
-    steps: end.steps,
-    log: path,
-  };
+  return { ...resultOf(plan, seed, path), accuracy, seconds: (Date.parse(end.finishedAt) - Date.parse(run.startedAt)) / 1000, steps: end.steps };
+}
+
+/** A completed result of a plan with no numbers yet. */
+function resultOf(plan: MethodPlan, seed: number, log: string): RunResult {
+  const { id, role, weighting, level, site, tasks } = plan;
+  return { id, seed, role, weighting, level, site, tasks, status: 'completed', accuracy: {}, seconds: 0, steps: 0, log };
 }
 
 /**
@@ -138,20 +131,7 @@ export async function runMethod(plan: MethodPlan, seed: number, context: RunCont
   const logPath = logPathOf(plan, seed, context);
   const sink = await runLogFileSink(join(context.out, logPath));
   const writer = new RunLogWriter(sink.write);
-  const result: RunResult = {
-    id: plan.id,
-    seed,
-    role: plan.role,
-    weighting: plan.weighting,
-    level: plan.level,
-    site: plan.site,
-    tasks: plan.tasks,
-    status: 'completed',
-    accuracy: {},
-    seconds: 0,
-    steps: 0,
-    log: logPath,
-  };
+  const result = resultOf(plan, seed, logPath);
   let model: MultiTaskModel | undefined;
   let trainer: Trainer | undefined;
   let probeBatch: Batch | undefined;

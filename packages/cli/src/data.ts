@@ -1,19 +1,15 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatch, isMtlError, MtlError, type Batch, type DataSource, type Registry, type TaskSpec } from '@mtljs/core';
+import { disposeBatch, isMtlError, MtlError, type Batch, type DataSource, type LoadedDataset, type Registry, type TaskSpec } from '@mtljs/core';
 import { fileNotFound } from './exit-codes';
 import { SPLITS, type LoadedConfig, type SplitName, type TaskConfig } from './config';
 
-/** The data of a run: the tasks to train, the input shape, and the splits. */
-export interface RunData {
-  /** The tasks the model trains: the data's, or those the config's `tasks` selects. */
-  tasks: TaskSpec[];
-  inputShape: number[];
-  train: DataSource;
-  validation?: DataSource;
-  test?: DataSource;
-  description?: string;
-  /** The record schema fitted on the training file (CSV, JSONL), as JSON; saved with the run. */
+/**
+ * The data of a run: the tasks the model trains (the data's, or those the config's `tasks`
+ * selects), the input shape and the splits, plus the record schema fitted on the training file
+ * (CSV, JSONL) as JSON, saved with the run.
+ */
+export interface RunData extends LoadedDataset {
   schema?: unknown;
 }
 

@@ -14,10 +14,8 @@ import {
   writeCheckpointFile,
   type Batch,
   type Checkpoint,
-  type LossWeighting,
 } from '../src/index';
-import { API_VERSION } from '../src/contracts';
-import { fixedBatch, TASKS, tinyModel } from './fixtures';
+import { fixedBatch, learnedScale, TASKS, tinyModel } from './fixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtljs-ckpt-'));
 beforeAll(async () => {
@@ -25,23 +23,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A loss-level weighting with a trainable parameter and a counter in its state. */
-function learnedScale(): LossWeighting<{ calls: number }> {
-  return {
-    kind: 'weighting',
-    name: 'learned-scale',
-    apiVersion: API_VERSION,
-    level: 'loss',
-    init: () => ({ calls: 0 }),
-    parameters: (context) => ({ s: context.taskNames.map(() => 0) }),
-    combine(losses, state, info) {
-      const s = info.params['s']!;
-      const picked = tf.gather(s, info.activeIndices);
-      const loss = tf.sum(tf.add(tf.mul(tf.exp(tf.neg(picked)), losses), picked)) as tf.Scalar;
-      return { loss, weights: tf.exp(tf.neg(picked)) as tf.Tensor1D, state: { calls: state.calls + 1 } };
-    },
-  };
-}
 
 const batches: Batch[] = Array.from({ length: 6 }, (_, i) => fixedBatch(12, 100 + i));
 

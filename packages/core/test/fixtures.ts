@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap, Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
-import type { Batch, Features, GramianWeighting, Inputs, JacobianWeighting, MultiTaskModel, TaskSpec } from '../src/contracts';
+import type { Batch, Features, GramianWeighting, Inputs, JacobianWeighting, LossWeighting, MultiTaskModel, TaskSpec } from '../src/contracts';
 import { API_VERSION } from '../src/contracts';
 import { DenseStack } from '../src/nn/mlp';
 import { uniqueScope } from '../src/nn/init';
@@ -100,4 +100,24 @@ export function disposeAll(map: NamedTensorMap | Tensor[]): void {
 
 export function maxAbsDiff(a: Tensor, b: Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+/**
+ * A loss-level weighting that owns a trainable variable s (one entry per task): objective
+ * Σ_t e^{−s_t} L_t + s_t over the active tasks, weights e^{−s_t}; its state counts the calls.
+ */
+export function learnedScale(): LossWeighting<{ calls: number }> {
+  return {
+    kind: 'weighting',
+    name: 'learned-scale',
+    apiVersion: API_VERSION,
+    level: 'loss',
+    init: () => ({ calls: 0 }),
+    parameters: (context) => ({ s: context.taskNames.map(() => 0) }),
+    combine(losses, state, info) {
+      const s = tf.gather(info.params['s']!, info.activeIndices);
+      const loss = tf.sum(tf.add(tf.mul(tf.exp(tf.neg(s)), losses), s)) as tf.Scalar;
+      return { loss, weights: tf.exp(tf.neg(s)) as tf.Tensor1D, state: { calls: state.calls + 1 } };
+    },
+  };
 }

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Trainer, type Batch, type LossWeighting } from '../src/index';
-import { API_VERSION } from '../src/contracts';
-import { fixedBatch, TASKS, tinyModel } from './fixtures';
+import { Trainer, type Batch } from '../src/index';
+import { fixedBatch, learnedScale, TASKS, tinyModel } from './fixtures';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -14,21 +13,6 @@ function withoutCls(batch: Batch): Batch {
   return { ...batch, masks: { cls: tf.zeros([(batch.inputs as tf.Tensor).shape[0]!]) as tf.Tensor1D } };
 }
 
-/** A loss-level weighting that owns a trainable variable (placed after every head). */
-function learnedScale(): LossWeighting<null> {
-  return {
-    kind: 'weighting',
-    name: 'learned-scale',
-    apiVersion: API_VERSION,
-    level: 'loss',
-    init: () => null,
-    parameters: (context) => ({ s: context.taskNames.map(() => 0) }),
-    combine(losses, state, info) {
-      const s = tf.gather(info.params['s']!, info.activeIndices);
-      return { loss: tf.sum(tf.add(tf.mul(tf.exp(tf.neg(s)), losses), s)) as tf.Scalar, weights: tf.exp(tf.neg(s)) as tf.Tensor1D, state };
-    },
-  };
-}
 
 function headValues(trainer: Trainer, task: string): Float32Array[] {
   return trainer.model.taskVariables(task).map((v) => Float32Array.from(v.dataSync()));
