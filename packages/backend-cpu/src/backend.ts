@@ -3,6 +3,15 @@ import { API_VERSION, setTfjsBackend, type Backend } from '@mtljs/core';
 /**
  * The tfjs cpu backend: plain JavaScript kernels, available everywhere, the slowest choice, so it
  * ranks last in `useBackend('auto')` (priority 10).
+ *
+ * @example
+ * ```ts
+ * import { register, useBackend } from '@mtljs/core';
+ * import { cpuBackend } from '@mtljs/backend-cpu';
+ *
+ * register(cpuBackend());
+ * const choice = await useBackend('auto'); // the highest-priority backend that starts
+ * ```
  */
 export function cpuBackend(): Backend {
   return {

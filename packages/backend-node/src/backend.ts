@@ -24,6 +24,15 @@ const defaultLoads = new Map<BindingPackage, Promise<LoadOutcome>>();
  * loads: the fastest backend in Node, so it ranks first in `useBackend('auto')`
  * (`BACKEND_PRIORITY.native`). The plugin is named 'node'; the tfjs backend it makes current is
  * 'tensorflow', the name tfjs-node registers.
+ *
+ * @example
+ * ```ts
+ * import { register, useBackend } from '@mtljs/core';
+ * import { nodeBackend } from '@mtljs/backend-node';
+ *
+ * register(nodeBackend());
+ * const choice = await useBackend('auto'); // the highest-priority backend that starts
+ * ```
  */
 export function nodeBackend(options: NodeBackendOptions = {}): Backend {
   const name: BindingPackage = options.gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';

@@ -97,6 +97,15 @@ let starting: Promise<void> | undefined;
 /**
  * The tfjs WebAssembly backend (XNNPACK kernels). Faster than cpu and available wherever
  * WebAssembly is; ranks above cpu and below native and hardware WebGPU (priority 30).
+ *
+ * @example
+ * ```ts
+ * import { register, useBackend } from '@mtljs/core';
+ * import { wasmBackend } from '@mtljs/backend-wasm';
+ *
+ * register(wasmBackend());
+ * const choice = await useBackend('auto'); // the highest-priority backend that starts
+ * ```
  */
 export function wasmBackend(options: WasmBackendOptions = {}): Backend {
   return {

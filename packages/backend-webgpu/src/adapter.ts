@@ -11,7 +11,12 @@ export interface GpuAdapterInfoLike {
   readonly isFallbackAdapter?: boolean;
 }
 
+/**
+ * The part of a WebGPU `GPUDevice` this package relies on, typed structurally so that no `@webgpu/types`
+ * dependency is needed: the device the backend requested is destroyed by `releaseWebGpu()`.
+ */
 export interface GpuDeviceLike {
+  /** Frees the device and its GPU memory; tensors created on it become unusable. */
   destroy(): void;
 }
 

@@ -124,6 +124,15 @@ export async function releaseWebGpu(): Promise<void> {
  * The tfjs WebGPU backend: `navigator.gpu` in a browser, Dawn (the optional `webgpu` package) in
  * Node. `isAvailable()` requests an adapter and reports whether it is hardware (priority 40, above
  * wasm) or software such as SwiftShader (priority 20, below wasm).
+ *
+ * @example
+ * ```ts
+ * import { register, useBackend } from '@mtljs/core';
+ * import { webgpuBackend } from '@mtljs/backend-webgpu';
+ *
+ * register(webgpuBackend());
+ * const choice = await useBackend('auto'); // the highest-priority backend that starts
+ * ```
  */
 export function webgpuBackend(options: WebGpuBackendOptions = {}): WebGpuBackend {
   const resolved: Required<WebGpuBackendOptions> = { swiftshader: options.swiftshader ?? 'auto', dawnFlags: options.dawnFlags ?? [] };

@@ -126,6 +126,18 @@ function byRank(candidates: BackendCandidate[]): BackendCandidate[] {
  * A name activates that backend or throws: UNKNOWN_PLUGIN when no candidate has the name,
  * BACKEND_UNAVAILABLE when it is unavailable or fails to start; both messages list the backends
  * that are available instead.
+ *
+ * @example
+ * ```ts
+ * import { register, useBackend } from '@mtljs/core';
+ * import { cpuBackend } from '@mtljs/backend-cpu';
+ * import { wasmBackend } from '@mtljs/backend-wasm';
+ *
+ * register(cpuBackend());
+ * register(wasmBackend());
+ * const choice = await useBackend('auto'); // wasm when it starts, else cpu
+ * console.log(choice.name, choice.reason);
+ * ```
  */
 export async function useBackend(name: string, options: UseBackendOptions = {}): Promise<BackendChoice> {
   const log = options.log ?? ((message: string) => console.info(message));

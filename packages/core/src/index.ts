@@ -50,7 +50,7 @@ export type { MtlErrorCode, MtlErrorDetails } from './errors';
 export { Rng } from './rng';
 export type { RngState } from './rng';
 export { Registry, checkOptionTaskNames, checkOptions, createRegistry, defaultRegistry, register } from './registry';
-export type { PluginKinds, RegisterOptions } from './registry';
+export type { KindOf, PluginKinds, RegisterOptions } from './registry';
 export { TrainStepEngine, labelledCounts, prepareBatch } from './engine';
 export type { EngineOptions, FreezeOptions, PreparedBatch, TaskGradients } from './engine';
 export { Trainer, evaluateModel } from './trainer';

@@ -19,7 +19,11 @@ export interface PluginKinds {
   dataset: DatasetPlugin;
 }
 
-type KindOf<K extends string> = K extends keyof PluginKinds ? PluginKinds[K] : Plugin;
+/**
+ * What {@link Registry.get} and {@link Registry.resolve} return for a kind: the contract registered under
+ * that key of {@link PluginKinds}, or a bare {@link Plugin} for a kind this package does not know.
+ */
+export type KindOf<K extends string> = K extends keyof PluginKinds ? PluginKinds[K] : Plugin;
 
 export interface RegisterOptions {
   /** Replace a plugin of the same kind and name instead of throwing. */
@@ -30,6 +34,17 @@ export interface RegisterOptions {
  * Plugins by kind, then by name. Registering a name twice throws unless `replace` is set; an
  * unknown name throws an error that lists what is registered; a plugin whose `apiVersion` this
  * core does not accept is refused with the accepted versions.
+ *
+ * @example
+ * ```ts
+ * import { createRegistry } from '@mtljs/core';
+ * import { pcgrad } from '@mtljs/weighting-pcgrad';
+ *
+ * const registry = createRegistry();
+ * registry.register(pcgrad());
+ * const weighting = registry.resolve('weighting', { name: 'pcgrad', options: { reduction: 'mean' } });
+ * registry.register(pcgrad(), { replace: true }); // a second registration throws without `replace`
+ * ```
  */
 export class Registry {
   private readonly byKind = new Map<string, Map<string, Plugin>>();
@@ -140,6 +155,15 @@ const GLOBAL_KEY = Symbol.for('mtljs.registry.v1');
 /**
  * The process-wide registry. It lives on `globalThis` under a `Symbol.for` key, so two copies of
  * @mtljs/core (an app that bundled one, a plugin that installed another) share one set of plugins.
+ *
+ * @example
+ * ```ts
+ * import { defaultRegistry, register } from '@mtljs/core';
+ * import { cpuBackend } from '@mtljs/backend-cpu';
+ *
+ * register(cpuBackend()); // shorthand for defaultRegistry().register(cpuBackend())
+ * console.log(defaultRegistry().plugins('backend').map((backend) => backend.name));
+ * ```
  */
 export function defaultRegistry(): Registry {
   const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
@@ -151,6 +175,7 @@ export function defaultRegistry(): Registry {
   return registry;
 }
 
+/** Registers a plugin in {@link defaultRegistry}, where trainers, configs and the CLI look names up; returns the plugin. */
 export function register<P extends Plugin>(plugin: P, options?: RegisterOptions): P {
   return defaultRegistry().register(plugin, options);
 }

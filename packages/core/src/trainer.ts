@@ -114,6 +114,34 @@ function createOptimizer(spec: OptimizerSpec | undefined): tf.Optimizer {
 /**
  * Trains a multi-task model: `step` for one batch, `fit` for epochs over a DataSource with
  * validation, `evaluate` for per-task losses and metrics.
+ *
+ * @example
+ * ```ts
+ * import { fromArrays, register, Trainer, useBackend } from '@mtljs/core';
+ * import { cpuBackend } from '@mtljs/backend-cpu';
+ * import { hardSharing } from '@mtljs/sharing-hard';
+ *
+ * register(cpuBackend());
+ * await useBackend('auto');
+ * const x = Array.from({ length: 64 }, (_, i) => [Math.sin(i), Math.cos(i)]);
+ * const data = fromArrays(
+ *   { inputs: x, targets: { sum: x.map(([a, b]) => a + b), positive: x.map(([a]) => (a > 0 ? 1 : 0)) } },
+ *   { batchSize: 16 },
+ * );
+ * const model = hardSharing().build(
+ *   {
+ *     tasks: [{ name: 'sum', kind: 'regression', units: 1 }, { name: 'positive', kind: 'binary', units: 1 }],
+ *     inputShape: [2],
+ *     encoder: { type: 'mlp', units: [8] },
+ *   },
+ *   { seed: 1 },
+ * );
+ * const trainer = new Trainer({ model, optimizer: { name: 'adam', learningRate: 0.01 }, seed: 1 });
+ * await trainer.fit(data, { epochs: 5 });
+ * console.log((await trainer.evaluate(data)).tasks);
+ * trainer.dispose();
+ * model.dispose();
+ * ```
  */
 export class Trainer {
   readonly model: MultiTaskModel;

@@ -23,6 +23,14 @@ function deferred(open: () => Promise<DataSource>): DataSource {
  * { labels: { task: path }, batchSize, … })` is `idxSource({ images, ...options })`, opened when
  * first iterated (reading the headers is asynchronous). Malformed files therefore surface as
  * BAD_DATA on the first iteration.
+ *
+ * @example
+ * ```ts
+ * import { register } from '@mtljs/core';
+ * import { idxAdapter } from '@mtljs/data-idx';
+ *
+ * register(idxAdapter()); // configs can now name the 'idx' adapter
+ * ```
  */
 export function idxAdapter(): DataAdapter {
   return {

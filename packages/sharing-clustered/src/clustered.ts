@@ -58,6 +58,15 @@ function checkClusteredOptions(options: ClusteredOptions): void {
  * warm-up of a one-group model, then each group gets hard sharing: one encoder per group, one
  * head per task on its group's encoder. Shared variables: every group's encoder; last shared
  * layer: each encoder's last layer; features: `{ group0, group1, … }`; task variables: the head.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { clustered } from '@mtljs/sharing-clustered';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = clustered().build(spec, { seed: 1 });
+ * ```
  */
 export function clustered(options: ClusteredOptions = {}): SharingStrategy {
   checkClusteredOptions(options);

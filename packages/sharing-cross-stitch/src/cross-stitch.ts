@@ -365,6 +365,15 @@ export interface CrossStitchStrategy extends SharingStrategy {
 /**
  * Cross-stitch networks (Misra, Shrivastava, Gupta & Hebert, CVPR 2016): one MLP tower per task,
  * and after every tower layer a learnable T×T matrix α mixing the towers' activations.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { crossStitch } from '@mtljs/sharing-cross-stitch';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = crossStitch().build(spec, { seed: 1 });
+ * ```
  */
 export function crossStitch(options: CrossStitchOptions = {}): CrossStitchStrategy {
   const resolved = resolveOptions(options);

@@ -383,6 +383,15 @@ class DSelectKMixtureModel implements DSelectKModel {
  * DSelect-k (Hazimeh et al. 2021, NeurIPS): the multi-gate mixture of experts with each task's
  * softmax gate replaced by a DSelect-k gate, k binary-encoded expert selectors made continuous by
  * the smooth-step function, which converges to selecting at most k experts.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { dselectK } from '@mtljs/sharing-dselect-k';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = dselectK().build(spec, { seed: 1 });
+ * ```
  */
 export function dselectK(options: DSelectKOptions = {}): DSelectKStrategy {
   const resolved = resolveOptions(options);

@@ -134,6 +134,15 @@ class HardSharingModel implements MultiTaskModel {
  * Hard parameter sharing (Caruana 1997): one encoder shared by every task, one head per task.
  * Shared variables: the encoder; last shared layer: the encoder's last dense layer; features:
  * the encoder's output; task variables: the task's head.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { hardSharing } from '@mtljs/sharing-hard';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = hardSharing().build(spec, { seed: 1 });
+ * ```
  */
 export function hardSharing(options: HardSharingOptions = {}): SharingStrategy {
   checkOptions("sharing 'hard'", options, ['defaultEncoderUnits']);

@@ -306,6 +306,15 @@ class MixtureOfExpertsModel implements MmoeModel {
 /**
  * Multi-gate mixture-of-experts (Ma et al. 2018, KDD): E experts built from `spec.encoder`, one
  * softmax gate per task over the experts, one head per task on its gated mixture.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { mmoe } from '@mtljs/sharing-mmoe';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = mmoe().build(spec, { seed: 1 });
+ * ```
  */
 export function mmoe(options: MmoeOptions = {}): MmoeStrategy {
   const resolved = resolveOptions(options);

@@ -438,6 +438,15 @@ class MtanSharingModel implements MtanModel {
  * per task, one soft-attention module per encoder block. Shared variables: the encoder; last
  * shared layer: its last block; features: every block's output ('block0', 'block1', ...); task
  * variables: the task's attention modules, task convolutions and head.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { mtan } from '@mtljs/sharing-mtan';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = mtan().build(spec, { seed: 1 });
+ * ```
  */
 export function mtan(options: MtanOptions = {}): MtanStrategy {
   checkStrategyOptions(options);

@@ -469,6 +469,15 @@ function columnsOf(values: Float32Array, rows: number, total: number, offset: nu
  * Progressive Layered Extraction (Tang et al. 2020): L stacked Customized Gate Control levels of
  * shared and task-specific experts. Features: each task's output of the last level (a record by
  * task name); shared variables: every expert and gate; task variables: the task's head.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { ple } from '@mtljs/sharing-ple';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = ple().build(spec, { seed: 1 });
+ * ```
  */
 export function ple(options: PleOptions = {}): SharingStrategy {
   const resolved = resolveOptions(options);

@@ -303,6 +303,15 @@ export interface SoftSharingStrategy extends SharingStrategy {
  * Soft parameter sharing (Duong et al. 2015; Ruder 2017's overview): one tower per task built
  * from `spec.encoder`, one head per task on its own tower, and an L2 tie between the towers'
  * corresponding parameters that the engine adds to the objective of the shared variables.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSpec } from '@mtljs/core';
+ * import { softSharing } from '@mtljs/sharing-soft';
+ *
+ * declare const spec: ModelSpec; // the tasks, input shape, encoder and heads
+ * const model = softSharing().build(spec, { seed: 1 });
+ * ```
  */
 export function softSharing(options: SoftSharingOptions = {}): SoftSharingStrategy {
   const resolved = resolveOptions(options);

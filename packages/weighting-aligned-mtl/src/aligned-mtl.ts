@@ -107,6 +107,15 @@ function badOption(option: string, message: string): MtlError {
  * Multi-Task Learning", CVPR 2023) as a Gramian weighting: the task gradients are replaced by
  * aligned ones whose matrix has condition number 1, and the update is their preference-weighted
  * sum. Sites 'shared' (default) and 'features' (the paper's Aligned-MTL-UB).
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { alignedMtl } from '@mtljs/weighting-aligned-mtl';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: alignedMtl() });
+ * ```
  */
 export function alignedMtl(options: AlignedMtlOptions = {}): GramianWeighting<AlignedMtlState> {
   checkOptions("weighting 'aligned-mtl'", options, ['reduction', 'preference', 'scale', 'relativeTolerance', 'maxSweeps']);

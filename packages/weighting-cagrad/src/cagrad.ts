@@ -193,6 +193,15 @@ export function cagradWeights(gramian: readonly (readonly number[])[], options: 
  * d = g_0 + (√φ/‖g_w‖) g_w with w* = argmin_{w∈Δ} g_wᵀg_0 + √φ‖g_w‖, φ = c²‖g_0‖², so
  * weights_t = 1/T + (√φ/‖g_w‖) w*_t, then scaled by `rescale` and `reduction`.
  * Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { cagrad } from '@mtljs/weighting-cagrad';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: cagrad() });
+ * ```
  */
 export function cagrad(options: CAGradOptions = {}): GramianWeighting<null> {
   checkOptions(SUBJECT, options, ['c', 'rescale', 'reduction', 'maxIterations']);

@@ -100,6 +100,15 @@ function badOption(option: string, message: string): MtlError {
  * ConFIG (Liu, Chu, Thuerey 2024) as a Gramian weighting: the update has the same positive cosine
  * with every task gradient (when they are linearly independent) and the length of the sum of the
  * gradients' projections on it. Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { config } from '@mtljs/weighting-config';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: config() });
+ * ```
  */
 export function config(options: ConFIGOptions = {}): GramianWeighting<ConFIGState> {
   checkOptions("weighting 'config'", options, ['relativeTolerance', 'maxSweeps']);

@@ -33,6 +33,15 @@ function option(name: string, value: unknown, low: number, high: number, highInc
  * Gradient magnitude: with n̂_t ← β_k n̂_t + (1 − β_k) ‖ĝ_t‖ (‖g_t‖ = √G_tt), the update is
  *   Σ_t (max_s n̂_s / n̂_t) ĝ_t = Σ_t w_t g_t,   w_t = (max_s n̂_s / n̂_t) / (L_t + ε),
  * the maximum over the active tasks. (The paper keeps an EMA of the vectors ĝ_t; see the README.)
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { dbMtl } from '@mtljs/weighting-db-mtl';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: dbMtl() });
+ * ```
  */
 export function dbMtl(options: DbMtlOptions = {}): GramianWeighting<DbMtlState> {
   checkOptions(`weighting '${NAME}'`, options, ['beta', 'betaSigma', 'epsilon']);

@@ -46,6 +46,15 @@ export function dualprojWeights(
  * (or their combination with a preference vector), projected onto the dual cone of those
  * gradients, so the update never conflicts with any task (J·update ≥ 0). Sites 'shared' (default)
  * and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { dualproj } from '@mtljs/weighting-dualproj';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: dualproj() });
+ * ```
  */
 export function dualproj(options: DualProjOptions = {}): GramianWeighting<null> {
   checkOptions("weighting 'dualproj'", options, ['preference', 'reduction', 'maxIterations']);

@@ -53,6 +53,15 @@ function closeEpoch(state: DwaState): DwaEpochMeans[] {
  * Dynamic Weight Average (Liu, Johns & Davison, CVPR 2019, eq. 7). Over the active tasks A,
  *   w_t(e) = |A| · exp(r_t(e−1)/τ) / Σ_{i∈A} exp(r_i(e−1)/τ),   r_t(e−1) = L̄_t(e−1) / L̄_t(e−2),
  * L̄_t(e) the mean of the losses task t received during epoch e; objective Σ_{t∈A} w_t L_t.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { dwa } from '@mtljs/weighting-dwa';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: dwa() });
+ * ```
  */
 export function dwa(options: DwaOptions = {}): LossWeighting<DwaState> {
   checkOptions(`weighting '${NAME}'`, options, ['temperature']);

@@ -59,6 +59,15 @@ function softmax(logits: readonly number[]): number[] {
  *   c · Σ_t z_t log D_t,   whose gradient is Σ_t (c z_t / D_t) ∇L_t  (the weights sum to 1).
  * The logits follow their own Adam on the loss decrease δ_t = log D_t(previous step) − log D_t(now):
  *   gradient_ξ = J_softmax(ξ)ᵀ δ + γ ξ,  i.e. z_t (δ_t − Σ_s z_s δ_s) + γ ξ_t  (paper, Alg. 1).
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { famo } from '@mtljs/weighting-famo';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: famo() });
+ * ```
  */
 export function famo(options: FamoOptions = {}): LossWeighting<FamoState> {
   checkOptions(`weighting '${NAME}'`, options, ['logitLearningRate', 'gamma', 'minLosses', 'epsilon']);

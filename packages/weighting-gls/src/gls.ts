@@ -13,6 +13,15 @@ const NAME = 'gls';
  *   GLS = (Π_t L_t)^{1/T} = exp((1/T) Σ_t log L_t),
  * computed in the log domain so a product of many small or large losses neither underflows nor
  * overflows. Its gradient is Σ_t (GLS / (T L_t)) ∇L_t; those factors are the reported weights.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { gls } from '@mtljs/weighting-gls';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: gls() });
+ * ```
  */
 export function gls(options: GlsOptions = {}): LossWeighting<null> {
   checkOptions(`weighting '${NAME}'`, options, []);

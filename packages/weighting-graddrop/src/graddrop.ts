@@ -58,6 +58,15 @@ function leakValue(option: string, value: unknown): number {
  *   M_ik = [U_k < P_k]·[J_ik > 0] + [U_k ≥ P_k]·[J_ik < 0]
  *   update_k = Σ_i (ℓ_i + (1 − ℓ_i) M_ik) J_ik.
  * Sites 'features' (default, the paper's activation layer) and 'shared'. There are no task weights.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { graddrop } from '@mtljs/weighting-graddrop';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: graddrop() });
+ * ```
  */
 export function graddrop(options: GradDropOptions = {}): JacobianWeighting<GradDropState> {
   checkOptions("weighting 'graddrop'", options, ['leakage']);

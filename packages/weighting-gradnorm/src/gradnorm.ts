@@ -63,6 +63,15 @@ function allFinite(values: readonly number[]): boolean {
  *   over all tasks.
  * The weights returned (and applied to this step's update) are those before the update, as in
  * the paper, where the network steps with w(t) and then w(t+1) is computed.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { gradnorm } from '@mtljs/weighting-gradnorm';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: gradnorm() });
+ * ```
  */
 export function gradnorm(options: GradNormOptions = {}): GramianWeighting<GradNormState> {
   checkOptions(SUBJECT, options, ['alpha', 'learningRate', 'initialLoss']);

@@ -98,6 +98,15 @@ function badOption(option: string, message: string): MtlError {
  * gradient is corrected against every other task's in a random order, but toward a target cosine
  * similarity φ̂_ij (a moving average of the observed ones, kept in the state) instead of toward
  * orthogonality. Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { gradvac } from '@mtljs/weighting-gradvac';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: gradvac() });
+ * ```
  */
 export function gradvac(options: GradVacOptions = {}): GramianWeighting<GradVacState> {
   checkOptions("weighting 'gradvac'", options, ['beta', 'reduction']);

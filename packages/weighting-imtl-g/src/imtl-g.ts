@@ -153,6 +153,15 @@ export function imtlGWeights(gramian: readonly (readonly number[])[], options: I
  * Liao & Zhang, ICLR 2021), as a Gramian weighting: weights α with Σ_t α_t = 1 (or T with
  * `scale: 'sum-tasks'`) such that the update g = Σ_t α_t g_t has the same projection on every
  * unit task gradient g_t/‖g_t‖. Stateless. Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { imtlG } from '@mtljs/weighting-imtl-g';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: imtlG() });
+ * ```
  */
 export function imtlG(options: IMTLGOptions = {}): GramianWeighting<null> {
   checkOptions(SUBJECT, options, ['scale']);

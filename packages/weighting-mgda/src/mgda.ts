@@ -93,6 +93,15 @@ export function mgdaWeights(
  * hull of the active tasks' gradients, a common descent direction that vanishes exactly at
  * Pareto-stationary points. Sites 'shared' (default: exact MGDA), 'features' (MGDA-UB, the
  * paper's upper-bound approximation) and 'last-shared'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { mgda } from '@mtljs/weighting-mgda';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: mgda() });
+ * ```
  */
 export function mgda(options: MGDAOptions = {}): GramianWeighting<null> {
   checkOptions("weighting 'mgda'", options, ['normalization', 'scale', 'maxIterations']);

@@ -175,6 +175,15 @@ export function nashMtlWeights(gramian: readonly (readonly number[])[], options:
  * Gramian weighting: α > 0 with Gα = 1/α, the Nash bargaining solution of the tasks' utilities
  * g_tᵀd over a ball, then the update Σ_t α_t g_t scaled down to `maxNorm`. Sites 'shared'
  * (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { nashMtl } from '@mtljs/weighting-nash-mtl';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: nashMtl() });
+ * ```
  */
 export function nashMtl(options: NashMTLOptions = {}): GramianWeighting<NashMTLState> {
   checkOptions(SUBJECT, options, ['updateEvery', 'maxIterations', 'maxNorm']);

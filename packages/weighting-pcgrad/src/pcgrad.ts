@@ -54,6 +54,15 @@ export function pcgradWeights(gramian: readonly (readonly number[])[], orders: r
  * projected onto the normal plane of each other task's (original) gradient it conflicts with, in
  * an order drawn afresh for each task from the seeded RNG kept in the state; the shared update is
  * the sum (or mean) of the projected gradients. Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { pcgrad } from '@mtljs/weighting-pcgrad';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: pcgrad() });
+ * ```
  */
 export function pcgrad(options: PCGradOptions = {}): GramianWeighting<PCGradState> {
   checkOptions("weighting 'pcgrad'", options, ['reduction']);

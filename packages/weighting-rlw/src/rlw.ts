@@ -23,6 +23,15 @@ const SCALES = ['one', 'tasks'] as const;
  * Random Loss Weighting (Lin et al., TMLR 2022, "Reasonable Effectiveness of Random Weighting: A
  * Litmus Test for Multi-Task Learning"): at every step z ~ N(0, I) over the active tasks A,
  * w = softmax(z) (times |A| with scale 'tasks'), objective Σ_{t∈A} w_t L_t.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { rlw } from '@mtljs/weighting-rlw';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: rlw() });
+ * ```
  */
 export function rlw(options: RlwOptions = {}): LossWeighting<RlwState> {
   checkOptions(`weighting '${NAME}'`, options, ['scale']);

@@ -42,6 +42,15 @@ function precisionFactor(form: UncertaintyForm): number {
  * task, trained by the optimiser with the model. Objective over the active tasks
  *   Σ_t a_t e^{−s_t} L_t + s_t / 2,   a_t = 1/2 (regression form) or 1 (classification form);
  * the reported weight of task t is a_t e^{−s_t}.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { uncertainty } from '@mtljs/weighting-uncertainty';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: uncertainty() });
+ * ```
  */
 export function uncertainty(options: UncertaintyOptions = {}): LossWeighting<UncertaintyState> {
   checkOptions(`weighting '${NAME}'`, options, ['form', 'initialLogVariance']);

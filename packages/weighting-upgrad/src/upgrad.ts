@@ -70,6 +70,15 @@ export function upgradWeights(
  * every active task's gradient is projected onto the dual cone of all the active tasks' gradients
  * and the projections are averaged (or combined with a preference vector). The update never
  * conflicts with any task (J·update ≥ 0). Sites 'shared' (default) and 'features'.
+ *
+ * @example
+ * ```ts
+ * import { Trainer } from '@mtljs/core';
+ * import { upgrad } from '@mtljs/weighting-upgrad';
+ *
+ * // `model` is any MultiTaskModel, e.g. one built by `hardSharing().build(spec)`.
+ * const trainer = new Trainer({ model, weighting: upgrad() });
+ * ```
  */
 export function upgrad(options: UPGradOptions = {}): GramianWeighting<null> {
   checkOptions("weighting 'upgrad'", options, ['preference', 'reduction', 'maxIterations']);
