@@ -135,5 +135,6 @@ export type {
   TaskColumnJSON,
   TaskColumnSpec,
 } from './data/records';
+export { dataAdapter } from './data/adapter';
 export { asByteInput, byteRecordInput, chunksOf, isChunkSource, recordBatches, recordSource } from './data/record-source';
 export type { ByteInput, ByteInputOptions, ChunkSource, RecordBatchOptions, RecordDataSource, RecordInput, RecordSourceOptions } from './data/record-source';

@@ -93,3 +93,20 @@ describe('registry', () => {
     expect(() => checkOptions('weighting x', { a: 1 }, ['a'])).not.toThrow();
   });
 });
+
+describe('dataAdapter', () => {
+  it('builds a data plugin whose open refuses non-object options with BAD_CONFIG naming the adapter', async () => {
+    const { dataAdapter, fromArrays } = await import('../src/index');
+    const seen: unknown[] = [];
+    const adapter = dataAdapter('rows', '{ batchSize }', (input, options: { batchSize: number }) => {
+      seen.push(input, options);
+      return fromArrays({ inputs: [[1], [2]], targets: { y: [1, 2] } }, { batchSize: options.batchSize });
+    });
+    expect([adapter.kind, adapter.name]).toEqual(['data', 'rows']);
+    expect(adapter.open('file.rows', { batchSize: 2 })).toBeDefined();
+    expect(seen).toEqual(['file.rows', { batchSize: 2 }]);
+    for (const bad of [null, 3, 'x', [1]]) {
+      expect(() => adapter.open('file.rows', bad as never)).toThrow("data adapter 'rows': options must be an object ({ batchSize })");
+    }
+  });
+});

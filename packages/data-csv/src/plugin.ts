@@ -1,4 +1,4 @@
-import { API_VERSION, asByteInput, MtlError, type DataAdapter } from '@mtljs/core';
+import { asByteInput, dataAdapter, type DataAdapter } from '@mtljs/core';
 import { csvSource, type CsvSourceOptions } from './csv-source';
 
 /**
@@ -14,13 +14,5 @@ import { csvSource, type CsvSourceOptions } from './csv-source';
  * ```
  */
 export function csvAdapter(): DataAdapter {
-  return {
-    kind: 'data',
-    name: 'csv',
-    apiVersion: API_VERSION,
-    open(input, options) {
-      if (options === null || typeof options !== 'object') throw new MtlError('BAD_CONFIG', "data adapter 'csv': options must be an object ({ columns, batchSize, … })");
-      return csvSource(asByteInput(input), options as unknown as CsvSourceOptions);
-    },
-  };
+  return dataAdapter('csv', '{ columns, batchSize, … }', (input, options: CsvSourceOptions) => csvSource(asByteInput(input), options));
 }

@@ -1,4 +1,4 @@
-import { API_VERSION, MtlError, type DataAdapter, type DataSource } from '@mtljs/core';
+import { dataAdapter, type DataAdapter, type DataSource } from '@mtljs/core';
 import { idxSource, type IdxSourceOptions } from './source';
 
 /** A source opened on first use, for a factory that must read headers first. */
@@ -33,13 +33,5 @@ function deferred(open: () => Promise<DataSource>): DataSource {
  * ```
  */
 export function idxAdapter(): DataAdapter {
-  return {
-    kind: 'data',
-    name: 'idx',
-    apiVersion: API_VERSION,
-    open(input, options) {
-      if (options === null || typeof options !== 'object') throw new MtlError('BAD_CONFIG', "data adapter 'idx': options must be an object ({ labels, batchSize, … })");
-      return deferred(() => idxSource({ ...(options as unknown as Omit<IdxSourceOptions, 'images'>), images: input }));
-    },
-  };
+  return dataAdapter('idx', '{ labels, batchSize, … }', (input, options: Omit<IdxSourceOptions, 'images'>) => deferred(() => idxSource({ ...options, images: input })));
 }

@@ -1,4 +1,4 @@
-import { API_VERSION, asByteInput, MtlError, type DataAdapter } from '@mtljs/core';
+import { asByteInput, dataAdapter, type DataAdapter } from '@mtljs/core';
 import { jsonlSource, type JsonlSourceOptions } from './jsonl-source';
 
 /**
@@ -14,13 +14,5 @@ import { jsonlSource, type JsonlSourceOptions } from './jsonl-source';
  * ```
  */
 export function jsonlAdapter(): DataAdapter {
-  return {
-    kind: 'data',
-    name: 'jsonl',
-    apiVersion: API_VERSION,
-    open(input, options) {
-      if (options === null || typeof options !== 'object') throw new MtlError('BAD_CONFIG', "data adapter 'jsonl': options must be an object ({ columns, batchSize, … })");
-      return jsonlSource(asByteInput(input), options as unknown as JsonlSourceOptions);
-    },
-  };
+  return dataAdapter('jsonl', '{ columns, batchSize, … }', (input, options: JsonlSourceOptions) => jsonlSource(asByteInput(input), options));
 }
