@@ -1,6 +1,7 @@
 import { API_VERSION, BACKEND_PRIORITY, MtlError, setTfjsBackend, type Backend } from '@mtljs/core';
 import { loadBinding, TFJS_BACKEND, type BindingPackage, type LoadOutcome } from './binding';
 
+/** Options of `nodeBackend`. */
 export interface NodeBackendOptions {
   /**
    * Load `@tensorflow/tfjs-node-gpu` (TensorFlow with CUDA) instead of `@tensorflow/tfjs-node`.

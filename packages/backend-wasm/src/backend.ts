@@ -3,8 +3,10 @@ import { API_VERSION, MtlError, setTfjsBackend, type Backend } from '@mtljs/core
 
 const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] as const;
 
+/** The file names of tfjs-backend-wasm's three binaries: plain, SIMD, and threaded SIMD. */
 export type WasmBinaryName = (typeof WASM_BINARIES)[number];
 
+/** Options of `wasmBackend`. */
 export interface WasmBackendOptions {
   /**
    * Where the .wasm binaries are: a folder prefix ending in '/' (a URL in a browser), or a full

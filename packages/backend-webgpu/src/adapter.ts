@@ -3,9 +3,13 @@
 
 /** The adapter facts a browser or Dawn exposes (`GPUAdapter.info`, or `requestAdapterInfo()` before Chrome 127). */
 export interface GpuAdapterInfoLike {
+  /** The adapter's vendor, e.g. 'nvidia', 'google'; may be empty. */
   readonly vendor?: string;
+  /** The GPU family, e.g. 'ampere', or 'swiftshader' for Chrome's CPU fallback; may be empty. */
   readonly architecture?: string;
+  /** A vendor-specific device identifier; may be empty. */
   readonly device?: string;
+  /** A human-readable name of the adapter or driver; may be empty. */
   readonly description?: string;
   /** In `info` since Chrome 131 and Dawn; on the adapter itself before. */
   readonly isFallbackAdapter?: boolean;
@@ -20,12 +24,25 @@ export interface GpuDeviceLike {
   destroy(): void;
 }
 
+/**
+ * The part of a WebGPU `GPUAdapter` this package reads, typed structurally (no `@webgpu/types`
+ * dependency); what `navigator.gpu.requestAdapter()` or Dawn returns fits it.
+ */
 export interface GpuAdapterLike {
+  /** The adapter's facts (browsers since Chrome 127, and Dawn). */
   readonly info?: GpuAdapterInfoLike;
+  /** Whether this is a fallback (software) adapter, where the runtime has it on the adapter itself (before Chrome 131). */
   readonly isFallbackAdapter?: boolean;
-  readonly features: { has(name: string): boolean };
+  /** The optional WebGPU features the adapter supports. */
+  readonly features: {
+    /** Whether the adapter supports the feature named, e.g. 'shader-f16'. */
+    has(name: string): boolean;
+  };
+  /** The adapter's limits by name, e.g. `maxBufferSize`. */
   readonly limits: Record<string, number | undefined>;
+  /** The older way to read `info` (browsers before Chrome 127); used only where `info` is absent. */
   requestAdapterInfo?(): Promise<GpuAdapterInfoLike>;
+  /** Opens a logical device on the adapter. */
   requestDevice(descriptor?: { requiredFeatures?: readonly string[]; requiredLimits?: Record<string, number> }): Promise<GpuDeviceLike>;
 }
 
@@ -38,9 +55,13 @@ export interface GpuLike {
 export interface AdapterReport {
   /** 'software' for a CPU rasteriser (SwiftShader, llvmpipe/lavapipe, WARP) or a fallback adapter. */
   kind: 'hardware' | 'software';
+  /** `info.vendor`, or '' when not reported. */
   vendor: string;
+  /** `info.architecture`, or '' when not reported. */
   architecture: string;
+  /** `info.device`, or '' when not reported. */
   device: string;
+  /** `info.description`, or '' when not reported. */
   description: string;
   /** As reported; `undefined` where the runtime does not say. */
   isFallbackAdapter: boolean | undefined;

@@ -3,6 +3,7 @@ import { describeAdapter, type AdapterReport, type GpuAdapterLike, type GpuLike 
 import { installNodeGpu, nodeGpu, releaseNodeGpu, type SwiftShaderOption } from './node-gpu';
 import { registerTfjsWebGpu, removeTfjsWebGpu } from './tfjs-webgpu';
 
+/** Options of `webgpuBackend`; a bad `swiftshader` value is BAD_CONFIG. */
 export interface WebGpuBackendOptions {
   /**
    * Node on Linux only. `'auto'` (default): unless VK_ICD_FILENAMES or VK_DRIVER_FILES is set, or
@@ -22,7 +23,9 @@ export interface WebGpuBackendOptions {
 
 /** `isAvailable()`'s answer: `priority` ranks a software adapter below wasm in `useBackend('auto')`. */
 export interface WebGpuAvailability {
+  /** Whether an adapter was found, so that activating the backend can work. */
   available: boolean;
+  /** When available: the adapter's summary, how it was reached and its ranking; otherwise why not (with a hint). */
   reason: string;
   /** BACKEND_PRIORITY.webgpuHardware (40) or .webgpuSoftware (20); absent when unavailable. */
   priority?: number;
@@ -30,6 +33,7 @@ export interface WebGpuAvailability {
   adapter?: AdapterReport;
 }
 
+/** The backend plugin `webgpuBackend` returns: a Backend whose `isAvailable()` also reports the adapter, plus `release()`. */
 export interface WebGpuBackend extends Backend {
   isAvailable(): Promise<WebGpuAvailability>;
   /** See {@link releaseWebGpu}. */

@@ -9,6 +9,7 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 /** The Vulkan loader that Debian's `chromium` package ships beside it. */
 export const CHROMIUM_VULKAN_LOADER = '/usr/lib/chromium/libvulkan.so.1';
 
+/** Whether to set up SwiftShader's Vulkan driver for Dawn in Node: `'auto'` or `false` (see `WebGpuBackendOptions.swiftshader`). */
 export type SwiftShaderOption = 'auto' | false;
 
 export interface NodeGpuOptions {

@@ -2,6 +2,7 @@ import { parse, type Info } from 'csv-parse';
 import { chunksOf, isMtlError, MtlError, type ChunkSource, type RecordRow } from '@mtljs/core';
 import { pipeThrough } from '@mtljs/core';
 
+/** How the CSV text is parsed; checked by `csvSource` and `fitCsvSchema` (BAD_CONFIG naming the option). */
 export interface CsvFormatOptions {
   /** Field delimiter, one or more characters (default ','). */
   delimiter?: string;

@@ -23,8 +23,13 @@ import { CSV_FORMAT_OPTIONS, checkCsvFormat, csvRows, type CsvFormatOptions } fr
  */
 export type CsvInput = ByteInput;
 
+/** Options for reading CSV input: the format (delimiter, quote, header, …) and the byte input's (`gzip`, `name`). */
 export interface CsvInputOptions extends CsvFormatOptions, ByteInputOptions {}
 
+/**
+ * Options of `csvSource`: the input and format options, batching (`batchSize`, `shuffleBuffer`,
+ * `seed`, `dropRemainder`), schema fitting, and either `columns` or `schema`.
+ */
 export interface CsvSourceOptions extends CsvInputOptions, RecordBatchOptions, SchemaOptions {
   /** Column mapping: inputs (in order) and each task's column(s); the source fits its schema on the first pass. */
   columns?: RecordMapping;

@@ -3,10 +3,12 @@ import { MtlError } from '@mtljs/core';
 /** Element types of the IDX format, by the name of the typed array that holds them. */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 
+/** The typed array that holds an IDX payload, one per `IdxDtype` (e.g. Uint8Array for 'uint8'). */
 export type IdxTypedArray = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
 /** What the header of an IDX file says. */
 export interface IdxHeader {
+  /** Element type, from the type code. */
   dtype: IdxDtype;
   /** The type code byte (0x08 … 0x0E). */
   typeCode: number;

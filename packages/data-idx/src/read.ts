@@ -6,8 +6,11 @@ import type { IdxDtype, IdxHeader, IdxTypedArray } from './format';
 
 /** A whole IDX file in memory. `data` is row-major: record i is data[i·R … (i+1)·R) with R = product(shape[1:]). */
 export interface IdxArray {
+  /** Element type, from the header's type code. */
   dtype: IdxDtype;
+  /** Dimension sizes, outermost first; `shape[0]` is the number of records. */
   shape: number[];
+  /** All product(shape) elements, in the typed array of `dtype` (decoded from the file's big-endian bytes). */
   data: IdxTypedArray;
 }
 
@@ -16,6 +19,7 @@ export const DEFAULT_MAX_BYTES = 2 ** 31;
 /** Default cap on one record of the streaming reader: 256 MiB. */
 export const DEFAULT_MAX_RECORD_BYTES = 2 ** 28;
 
+/** Options of `readIdx` and `parseIdx`. */
 export interface ReadIdxOptions {
   /** Name used in error messages (default: the path, or `<N bytes>` / `<stream>`). */
   file?: string;

@@ -7,7 +7,9 @@ import { DEFAULT_MAX_RECORD_BYTES, readHeader, trailingBytes } from './read';
 
 /** One record: the slice of the file at index `index` along its first dimension. */
 export interface IdxRecord {
+  /** Position of the record along the file's first dimension, from 0. */
   index: number;
+  /** Element type of the file. */
   dtype: IdxDtype;
   /** The record's shape: the file's shape without its first dimension ([] for rank-1 files). */
   shape: number[];
@@ -15,6 +17,7 @@ export interface IdxRecord {
   data: IdxTypedArray;
 }
 
+/** Options of `idxRecords`. */
 export interface IdxRecordsOptions {
   /** Name used in error messages (default: the path, or `<N bytes>` / `<stream>`). */
   file?: string;

@@ -10,11 +10,13 @@ import type { IdxArray, ReadIdxOptions } from './read';
 /** An IDX input, or an array already read with readIdx. */
 export type IdxInput = ByteInput | IdxArray;
 
+/** Options of `idxSource`: the files, batching and how inputs are scaled and shaped. */
 export interface IdxSourceOptions {
   /** The inputs file: [N, H, W] images (MNIST), [N, H, W, C], or [N, D] feature rows. */
   images: IdxInput;
   /** One labels file per task: [N] (class indices, 0/1 labels, scalars) or [N, K] rows. */
   labels: Record<string, IdxInput>;
+  /** Examples a batch (required; a positive integer, else BAD_CONFIG). */
   batchSize: number;
   /**
    * How input values become float32 (default true):
@@ -23,7 +25,14 @@ export interface IdxSourceOptions {
    * - `false`: raw values;
    * - `{ mean, std }`: (raw − mean) / std, on raw values (MNIST's usual: mean 33.32, std 78.57).
    */
-  normalise?: boolean | { mean: number; std: number };
+  normalise?:
+    | boolean
+    | {
+        /** Subtracted from each raw value. */
+        mean: number;
+        /** Divides each centred value; finite and ≠ 0. */
+        std: number;
+      };
   /**
    * `'image'` (default): [N, H, W] files give inputs [B, H, W, 1]; rank-2 and rank-4 files keep
    * their shape. `'flat'`: inputs [B, product of the record's dimensions].
@@ -121,8 +130,18 @@ function isIdxArray(value: unknown): value is IdxArray {
  * into memory in their compact type (60 000 MNIST images: 47 MB) and converted to float32 one
  * batch at a time. Every example is labelled for every task (no masks). `shuffled(seed)` gives a
  * seed-fixed permutation, which Trainer.fit uses each epoch.
+ *
+ * @throws MtlError BAD_CONFIG for bad options; BAD_DATA when a file is malformed or a labels file
+ * has fewer records than the images file.
  */
-export async function idxSource(options: IdxSourceOptions): Promise<DataSource & { readonly size: number; readonly inputShape: number[] }> {
+export async function idxSource(options: IdxSourceOptions): Promise<
+  DataSource & {
+    /** Examples per epoch: the images file's records, or `limit` when smaller. */
+    readonly size: number;
+    /** Shape of one example's input, without the batch dimension (e.g. [28, 28, 1] for MNIST with layout 'image'). */
+    readonly inputShape: number[];
+  }
+> {
   if (!options || typeof options !== 'object') throw new MtlError('BAD_CONFIG', 'idxSource needs options { images, labels, batchSize }');
   const { batchSize, layout = 'image', normalise = true, limit } = options;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new MtlError('BAD_CONFIG', `idxSource: batchSize must be a positive integer, got ${batchSize}`);

@@ -1,5 +1,6 @@
 import { chunksOf, MtlError, type CellValue, type ChunkSource, type RecordRow } from '@mtljs/core';
 
+/** How the JSON Lines text is read; checked by `jsonlSource` and `fitJsonlSchema` (BAD_CONFIG naming the option). */
 export interface JsonlFormatOptions {
   /** Longest line accepted, in characters (default 1 048 576), so a file without newlines cannot fill memory. */
   maxLineLength?: number;

@@ -23,8 +23,13 @@ import { JSONL_FORMAT_OPTIONS, checkJsonlFormat, jsonlRows, type JsonlFormatOpti
  */
 export type JsonlInput = ByteInput;
 
+/** Options for reading JSON Lines input: the format (`maxLineLength`) and the byte input's (`gzip`, `name`). */
 export interface JsonlInputOptions extends JsonlFormatOptions, ByteInputOptions {}
 
+/**
+ * Options of `jsonlSource`: the input and format options, batching (`batchSize`, `shuffleBuffer`,
+ * `seed`, `dropRemainder`), schema fitting, and either `fields` or `schema`.
+ */
 export interface JsonlSourceOptions extends JsonlInputOptions, RecordBatchOptions, SchemaOptions {
   /** Field mapping (dotted paths): inputs (in order) and each task's field(s); the schema is fitted on the first pass. */
   fields?: RecordMapping;

@@ -3,8 +3,19 @@ import type { Batch, DataSource } from '@mtljs/core';
 import { Schema, buildBatch, checkKnownOptions, checkPositiveInteger, checkSeed, checkSource, decodedBatches, deriveSeed } from './rows';
 import type { DecodedBatch, RowRef } from './rows';
 
-export type Sampling = 'proportional' | 'uniform' | { temperature: number };
+/**
+ * How `mixTasks` picks the source of each example, with n_i the size of source i:
+ * 'proportional' (p_i = n_i / Σ n_j), 'uniform' (p_i = 1 / K), or `{ temperature }`.
+ */
+export type Sampling =
+  | 'proportional'
+  | 'uniform'
+  | {
+      /** T > 0 in p_i ∝ n_i^(1/T): 1 is proportional, Infinity uniform; otherwise BAD_CONFIG. */
+      temperature: number;
+    };
 
+/** Options of `mixTasks`. */
 export interface MixTasksOptions {
   /** One source per task (or group of tasks), by a name used in messages. */
   sources: Record<string, DataSource>;
@@ -29,9 +40,14 @@ export interface MixTasksOptions {
 export interface MixedSource extends DataSource {
   /** stepsPerEpoch × batchSize. */
   readonly size: number;
+  /** Batches an epoch: the option `stepsPerEpoch`, or ceil(Σ n_i / batchSize). */
   readonly stepsPerEpoch: number;
   /** p_i by source name. */
   readonly probabilities: Readonly<Record<string, number>>;
+  /**
+   * The same mix with a new draw sequence derived from `seed`, each source read through its own
+   * `shuffled(...)` when it has one; Trainer.fit calls it each epoch.
+   */
   shuffled(seed: number): DataSource;
 }
 

@@ -2,6 +2,7 @@ import { MtlError } from '@mtljs/core';
 import type { Batch, DataSource } from '@mtljs/core';
 import { checkKnownOptions, checkPositiveInteger, checkSource, disposeAny, sourceFailure } from './rows';
 
+/** Options of `prefetch`. */
 export interface PrefetchOptions {
   /** Batches prepared ahead of the one being consumed (default 2). */
   batches?: number;
@@ -148,8 +149,16 @@ class PrefetchSource implements DataSource {
  * still shares the one JavaScript thread with the training step; it moves between steps rather
  * than overlapping them. Stopping early (break, an error in the loop) disposes the prepared batches
  * and closes the source. The order of batches is the source's.
+ *
+ * @throws MtlError BAD_CONFIG when `source` is not a DataSource or `batches` is not a positive integer.
  */
-export function prefetch(source: DataSource, options: PrefetchOptions = {}): DataSource & { readonly lastStats: PrefetchStats | null } {
+export function prefetch(
+  source: DataSource,
+  options: PrefetchOptions = {},
+): DataSource & {
+  /** Counters of the most recent iteration (live while it runs); null before the first. */
+  readonly lastStats: PrefetchStats | null;
+} {
   checkSource('prefetch', 'source', source);
   if (typeof options !== 'object' || options === null) throw new MtlError('BAD_CONFIG', 'prefetch: options must be an object { batches }', { option: 'batches' });
   checkKnownOptions('prefetch', options, ['batches']);

@@ -3,6 +3,7 @@ import type { Batch, DataSource } from '@mtljs/core';
 import { Schema, checkKnownOptions, checkPositiveInteger, checkSeed, checkSource, decodedBatches, deriveSeed, rebatch } from './rows';
 import type { DecodedBatch, RowRef } from './rows';
 
+/** Options of `shuffleBuffer`. */
 export interface ShuffleBufferOptions {
   /** Examples held at once (required). A buffer at least as large as the source shuffles it uniformly. */
   bufferSize: number;

@@ -4,6 +4,7 @@ import { Schema, checkKnownOptions, checkPositiveInteger, checkSeed, checkSource
 import type { DecodedBatch, RowRef } from './rows';
 import { shuffleRows } from './shuffle-buffer';
 
+/** Options of `splitSource`: the fractions of the parts and how examples are assigned to them. */
 export interface SplitOptions {
   /** Fraction of examples for validation, in [0, 1) (default 0). */
   validation?: number;
@@ -24,9 +25,16 @@ export interface SplitOptions {
   shuffleBufferSize?: number;
 }
 
+/**
+ * The three disjoint parts made by `splitSource`. Each has a `size` when the split is by
+ * permutation, and a `shuffled(seed)` that reshuffles its examples with a buffer.
+ */
 export interface Splits {
+  /** The examples left after validation and test: about 1 − validation − test of the source. */
   train: DataSource;
+  /** About `validation` of the examples (empty when the fraction is 0). */
   validation: DataSource;
+  /** About `test` of the examples (empty when the fraction is 0). */
   test: DataSource;
 }
 

@@ -10,15 +10,23 @@ import { checkKnownOptions, checkPositiveInteger, checkSource, disposeAny, error
 
 /** What fromTfDataset needs of a tf.data.Dataset (any version with these methods works). */
 export interface TfDatasetLike<T = unknown> {
-  iterator(): Promise<{ next(): Promise<IteratorResult<T>> }>;
+  /** Starts a new pass over the elements; called once per iteration of the source. */
+  iterator(): Promise<{
+    /** The next element, or `{ done: true }` at the end of the pass. */
+    next(): Promise<IteratorResult<T>>;
+  }>;
+  /** Groups single examples into batches; called with `smallLastBatch = true` when `batchSize` is set. */
   batch(batchSize: number, smallLastBatch?: boolean): TfDatasetLike<unknown>;
+  /** Shuffles examples in a buffer; called by `shuffled(seed)` with the seed as a string and `reshuffleEachIteration = false`. */
   shuffle(bufferSize: number, seed?: string, reshuffleEachIteration?: boolean): TfDatasetLike<T>;
+  /** Elements in the dataset: null when unknown, Infinity when endless. */
   readonly size: number | null;
 }
 
 /** A key of the element (dots reach into nested objects: 'ys.digit') or a function of it. */
 export type ElementSelector<R> = string | ((element: any) => R);
 
+/** Options of `fromTfDataset`: where each element keeps its inputs, targets and masks, and how to batch. */
 export interface FromTfDatasetOptions {
   /** Where the inputs are: a key ('xs'), or a function returning a tensor or a record of tensors. */
   inputs: ElementSelector<Inputs>;
@@ -184,6 +192,7 @@ export function fromTfDataset(dataset: TfDatasetLike, options: FromTfDatasetOpti
 
 type TfDataModule = typeof import('@tensorflow/tfjs-data');
 
+/** Options of `toTfDataset`. */
 export interface ToTfDatasetOptions {
   /**
    * `'xs-ys'` (default): elements `{ xs: inputs, ys: { task: targets } }` as tf.layers'
@@ -195,8 +204,11 @@ export interface ToTfDatasetOptions {
   tfData?: TfDataModule;
 }
 
+/** An element of `toTfDataset` in the default `'xs-ys'` format, as tf.layers' `fitDataset` expects. */
 export interface XsYs {
+  /** The batch's inputs: a tensor [batch, …] or a record of them. */
   xs: Inputs;
+  /** Each task's targets, keyed by task name; tasks without targets in the batch are left out. */
   ys: Record<string, tf.Tensor>;
 }
 

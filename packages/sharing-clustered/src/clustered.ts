@@ -13,6 +13,7 @@ export interface WarmupOptions extends AffinityTrainingOptions {
   steps?: number;
 }
 
+/** Options of `clustered`: explicit groups, or a warm-up that measures task affinity and groups by it. */
 export interface ClusteredOptions {
   /**
    * Explicit groups of task names (`[['a', 'b'], ['c']]`: no warm-up), or, with `warmup`, the

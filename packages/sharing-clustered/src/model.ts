@@ -31,6 +31,7 @@ export interface ClusteringReport {
   score: number;
   /** Warm-up optimiser steps taken. */
   steps: number;
+  /** How the groups were chosen: over every partition ('exhaustive', T ≤ 10 tasks) or by local search (more tasks). */
   search: 'exhaustive' | 'local-search';
 }
 
@@ -38,6 +39,7 @@ export interface ClusteringReport {
 export interface ClusteredMultiTaskModel extends MultiTaskModel {
   /** Task names per group; group g's id (its features key) is `group${g}`. */
   readonly groups: readonly (readonly string[])[];
+  /** The groups' ids in the order of `groups`: 'group0', 'group1', …; each keys the group's features. */
   readonly groupIds: readonly string[];
   /** The warm-up's affinity matrix (see {@link ClusteringReport}), or null for explicit groups. */
   readonly affinity: number[][] | null;
@@ -49,6 +51,7 @@ export interface ClusteredMultiTaskModel extends MultiTaskModel {
   addTask(task: TaskSpec, options: AddTaskOptions): void;
 }
 
+/** Options of `ClusteredMultiTaskModel.addTask`: the build options (`seed` of the new head, default 0) and the group. */
 export interface AddTaskOptions extends BuildOptions {
   /** The group id ('group0', …) whose encoder the new task's head reads. */
   group?: string;

@@ -6,6 +6,7 @@ export const EXHAUSTIVE_TASK_LIMIT = 10;
 /** Scores this close count as equal (they differ only by rounding). */
 const TIE = 1e-12;
 
+/** What `partitionTasks` returns: the best grouping it found for an affinity matrix. */
 export interface PartitionResult {
   /** Groups of task indices, each sorted, ordered by their first task. */
   groups: number[][];

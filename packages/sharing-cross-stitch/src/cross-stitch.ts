@@ -30,6 +30,7 @@ const NAME = 'cross-stitch';
 const PLUGIN = `sharing '${NAME}'`;
 const ACTIVATIONS: readonly ActivationName[] = ['relu', 'tanh', 'sigmoid', 'elu', 'leaky-relu', 'linear'];
 
+/** How the cross-stitch matrices α start and whether they learn. */
 export interface CrossStitchAlphaOptions {
   /**
    * Initial α_tt, the weight of a task's own tower in its mix (default 0.9); every off-diagonal
@@ -40,7 +41,9 @@ export interface CrossStitchAlphaOptions {
   trainable?: boolean;
 }
 
+/** Options of `crossStitch`; bad values are BAD_CONFIG naming the option. */
 export interface CrossStitchOptions {
+  /** Initial value and trainability of every α^l (defaults: self 0.9, trainable). */
   alpha?: CrossStitchAlphaOptions;
 }
 
@@ -352,13 +355,26 @@ class CrossStitchModel implements MultiTaskModel {
 
 /** A model built by {@link crossStitch}. */
 export interface CrossStitchModelApi extends MultiTaskModel {
+  /**
+   * Adds a task: a new tower and head (seeded by `options.seed`), and every α^l grown by an
+   * identity row and column, so the old tasks' outputs do not change.
+   */
   addTask(task: TaskSpec, options: BuildOptions): void;
+  /** Task `task`'s tower variables (kernel, bias per layer), a part of `sharedVariables()`; BAD_CONFIG for an unknown task. */
   towerVariables(task: string): Variable[];
+  /** The α matrices as variables, one per tower layer; empty when α is constant (`alpha.trainable: false`). */
   alphaVariables(): Variable[];
+  /** Copies of α^l for every layer l, as [T, T] tensors (row t mixes into task t); the caller disposes them. */
   alphaValues(): Tensor2D[];
 }
 
+/** The sharing strategy `crossStitch` returns. */
 export interface CrossStitchStrategy extends SharingStrategy {
+  /**
+   * Builds the towers, α matrices and heads for `spec` (seeded by `options.seed`, default 0).
+   *
+   * @throws MtlError BAD_CONFIG when `spec.encoder` is not an MLP spec (`{ type: 'mlp', units }`) or the tasks are invalid.
+   */
   build(spec: ModelSpec, options: BuildOptions): CrossStitchModelApi;
 }
 

@@ -29,6 +29,7 @@ export type DSelectKFeatures = 'tasks' | 'experts';
 /** 'static': z and α are parameters of the task; 'per-example': z = W x + b, α = V x + c. */
 export type DSelectKGateKind = 'static' | 'per-example';
 
+/** Options of `dselectK`; bad values are BAD_CONFIG naming the option. */
 export interface DSelectKOptions {
   /** Number of experts E ≥ 2, each built from `spec.encoder` (default 4). */
   experts?: number;
@@ -49,15 +50,21 @@ export interface DSelectKOptions {
 
 /** A model built by {@link dselectK}: a MultiTaskModel that also reports its gates. */
 export interface DSelectKModel extends MultiTaskModel {
+  /** Number of experts E. */
   readonly experts: number;
+  /** The `features` option it was built with: per-task features, or the experts' outputs. */
   readonly featureMode: DSelectKFeatures;
+  /** The `gate` option it was built with: static or per-example gates. */
   readonly gateKind: DSelectKGateKind;
   /** Each task's gate weights over the experts, [N, E]; rows sum to 1. */
   gates(inputs: Inputs): Record<string, Tensor2D>;
 }
 
+/** The sharing strategy `dselectK` returns. */
 export interface DSelectKStrategy extends SharingStrategy {
+  /** The options with every default filled in. */
   readonly options: Readonly<Required<DSelectKOptions>>;
+  /** Builds the E experts, one gate per task and the heads for `spec` (seeded by `options.seed`, default 0). */
   build(spec: ModelSpec, options: BuildOptions): DSelectKModel;
   configure(options: Record<string, unknown>): DSelectKStrategy;
 }

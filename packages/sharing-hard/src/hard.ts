@@ -20,6 +20,7 @@ import {
   type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
+/** Options of `hardSharing`. */
 export interface HardSharingOptions {
   /** Default encoder when the spec gives none: an MLP with these hidden widths (default [64, 32]). */
   defaultEncoderUnits?: number[];

@@ -26,6 +26,7 @@ import {
 /** What `encode` returns, and so what the engine's 'features' site differentiates. */
 export type MmoeFeatures = 'tasks' | 'experts';
 
+/** Options of `mmoe`; bad values are BAD_CONFIG naming the option. */
 export interface MmoeOptions {
   /** Number of experts E, each built from `spec.encoder` (default 4). */
   experts?: number;
@@ -39,14 +40,19 @@ export interface MmoeOptions {
 
 /** A model built by {@link mmoe}: a MultiTaskModel that also reports its gates. */
 export interface MmoeModel extends MultiTaskModel {
+  /** Number of experts E. */
   readonly experts: number;
+  /** The `features` option it was built with: per-task mixtures, or the experts' outputs. */
   readonly featureMode: MmoeFeatures;
   /** Each task's gate g_t(x) = softmax(W_t x + b_t), [N, E]; rows sum to 1. */
   gates(inputs: Inputs): Record<string, Tensor2D>;
 }
 
+/** The sharing strategy `mmoe` returns. */
 export interface MmoeStrategy extends SharingStrategy {
+  /** The options with every default filled in. */
   readonly options: Readonly<Required<MmoeOptions>>;
+  /** Builds the E experts, one softmax gate per task and the heads for `spec` (seeded by `options.seed`, default 0). */
   build(spec: ModelSpec, options: BuildOptions): MmoeModel;
   configure(options: Record<string, unknown>): MmoeStrategy;
 }

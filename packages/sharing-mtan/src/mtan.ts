@@ -29,6 +29,7 @@ import {
   type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
+/** Options of `mtan`; bad values are BAD_CONFIG naming the option. */
 export interface MtanOptions {
   /**
    * Width of the hidden 1×1 convolution g of each attention module: one number for every block,
@@ -78,7 +79,14 @@ export interface MtanModel extends MultiTaskModel {
 
 /** The strategy {@link mtan} returns: its models are {@link MtanModel}s. */
 export interface MtanStrategy extends SharingStrategy {
+  /** Always 'mtan'. */
   readonly name: 'mtan';
+  /**
+   * Builds the shared conv encoder, each task's attention modules and task convolutions, and the
+   * heads for `spec` (seeded by `options.seed`, default 0).
+   *
+   * @throws MtlError BAD_CONFIG when `spec.encoder` is not a conv spec (`{ type: 'conv', blocks }`).
+   */
   build(spec: ModelSpec, options: BuildOptions): MtanModel;
   configure(options: Record<string, unknown>): MtanStrategy;
 }

@@ -24,6 +24,7 @@ import {
   type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
 
+/** Options of `ple`; bad values are BAD_CONFIG naming the option. */
 export interface PleOptions {
   /** Number of stacked CGC levels L ≥ 1 (default 2). */
   levels?: number;

@@ -23,9 +23,12 @@ import {
 const NAME = 'soft';
 const PLUGIN = `sharing '${NAME}'`;
 
+/** The form of the L2 tie between the towers: see `SoftSharingOptions.tie`. */
 export type SoftTie = 'pairwise' | 'mean';
+/** How `addTask` initialises a new task's tower: see `SoftSharingOptions.newTower`. */
 export type SoftNewTower = 'mean' | 'fresh';
 
+/** Options of `softSharing`; bad values are BAD_CONFIG naming the option. */
 export interface SoftSharingOptions {
   /** Strength λ ≥ 0 of the L2 tie between the towers (default 1e-2). */
   lambda?: number;
@@ -295,7 +298,9 @@ export interface SoftSharingModelApi extends MultiTaskModel {
   towerVariables(task: string): Variable[];
 }
 
+/** The sharing strategy `softSharing` returns. */
 export interface SoftSharingStrategy extends SharingStrategy {
+  /** Builds one tower and one head per task for `spec` (seeded by `options.seed`, default 0). */
   build(spec: ModelSpec, options: BuildOptions): SoftSharingModelApi;
 }
 

@@ -12,6 +12,10 @@ import {
   checkOptionTaskNames,
 } from '@mtljs/core';
 
+/**
+ * Options of `alignedMtl`, which rejects bad values with BAD_CONFIG naming the option;
+ * `alignedMtlWeights` takes `scale`, `relativeTolerance` and `maxSweeps` unchecked.
+ */
 export interface AlignedMtlOptions {
   /**
    * 'sum' (default): u_t = p_t, the update is Σ_t ĝ_t (the authors' code and LibMTL). 'mean':
@@ -50,6 +54,7 @@ export interface AlignedMtlResult {
   rank: number;
   /** Eigenvalues of G, in decreasing order. */
   eigenvalues: number[];
+  /** How the Jacobi eigen-solver of G ended: off-diagonal residual, sweeps, and whether it converged. */
   report: SolverReport;
 }
 

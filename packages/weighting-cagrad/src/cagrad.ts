@@ -14,6 +14,7 @@ import {
 /** The authors' three scalings of the update: none, ÷(1 + c²) (their default), ÷(1 + c). */
 export type CAGradRescale = 0 | 1 | 2;
 
+/** Options of `cagrad` (which rejects bad values with BAD_CONFIG naming the option) and of `cagradWeights` (unchecked). */
 export interface CAGradOptions {
   /** c ≥ 0, the radius of the ball around g_0 relative to ‖g_0‖ (default 0.5, as in the paper). */
   c?: number;
@@ -32,6 +33,7 @@ export interface CAGradOptions {
   maxIterations?: number;
 }
 
+/** What `cagradWeights` returns: the weights of the update and how the bisection ended. */
 export interface CAGradSolution {
   /** Weights of the rescaled update, one per row of G. */
   weights: number[];

@@ -1,6 +1,7 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, checkOptions, symmetricEigen, type GramianWeighting, type SolverReport, type StepInfo, type WeightsResult } from '@mtljs/core';
 
+/** Options of `config` (which rejects bad values with BAD_CONFIG naming the option) and of `configWeights` (unchecked). */
 export interface ConFIGOptions {
   /**
    * Eigenvalues λ ≤ relativeTolerance · λ_max of the cosine matrix C count as zero in its
@@ -15,6 +16,7 @@ export interface ConFIGOptions {
 /** ConFIG keeps nothing between steps. */
 export type ConFIGState = null;
 
+/** What `configWeights` returns: the weights and facts about the solve. */
 export interface ConFIGResult {
   /** Weights w with update Jᵀw = (Σ_i g_iᵀ g_u) g_u; 0 for zero gradients. */
   weights: number[];
@@ -27,6 +29,7 @@ export interface ConFIGResult {
    * cosine equals 1/‖ĝ‖ when the gradients are linearly independent. NaN when the update is zero.
    */
   minimumCosine: number;
+  /** How the Jacobi eigen-solver of the cosine matrix ended (trivially converged when every gradient is zero). */
   report: SolverReport;
 }
 

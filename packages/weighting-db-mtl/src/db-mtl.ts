@@ -1,6 +1,7 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, checkOptions, type GramianWeighting, type StepInfo } from '@mtljs/core';
 
+/** Options of `dbMtl`; bad values are BAD_CONFIG naming the option. */
 export interface DbMtlOptions {
   /** EMA coefficient β of the gradient norms, in [0, 1) (default 0.9, LibMTL's `DB_beta`); 0 keeps no memory. */
   beta?: number;
@@ -10,6 +11,7 @@ export interface DbMtlOptions {
   epsilon?: number;
 }
 
+/** The state `dbMtl` carries from step to step (and into checkpoints). */
 export interface DbMtlState {
   /** EMA n̂_t of ‖∇ log(L_t + ε)‖ per task of the model, in its order; null before the task's first active step. */
   gradientNorms: (number | null)[];

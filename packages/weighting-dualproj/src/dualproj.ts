@@ -13,6 +13,7 @@ import {
   checkPreferenceOptions,
 } from '@mtljs/core';
 
+/** Options of `dualproj`; bad values are BAD_CONFIG naming the option. */
 export interface DualProjOptions {
   /**
    * The preference vector u ≥ 0 whose combination Jᵀu is projected: one number per task of the
@@ -37,7 +38,12 @@ export function dualprojWeights(
   gramian: readonly (readonly number[])[],
   preference: readonly number[],
   options: { maxIterations?: number } = {},
-): { weights: number[]; report: SolverReport } {
+): {
+  /** Weights w of the projected update Jᵀw, one per row of G. */
+  weights: number[];
+  /** How the active-set solve ended: KKT residual, iterations, and whether it converged. */
+  report: SolverReport;
+} {
   return dualConeProjectionWeights(gramian.map((row) => [...row]), preference, options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations });
 }
 

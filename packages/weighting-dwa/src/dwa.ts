@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, checkOptions, type LossWeighting } from '@mtljs/core';
 
+/** Options of `dwa`; bad values are BAD_CONFIG naming the option. */
 export interface DwaOptions {
   /** Softmax temperature τ (default 2, the paper's value); larger τ gives weights closer to 1. */
   temperature?: number;
@@ -9,15 +10,19 @@ export interface DwaOptions {
 
 /** The mean loss of each task over one completed epoch; null for a task never active in it. */
 export interface DwaEpochMeans {
+  /** The epoch (the engine's 0-based epoch counter). */
   epoch: number;
+  /** Mean loss of each task over that epoch, in the model's task order; null where the task was never active. */
   means: (number | null)[];
 }
 
+/** The state `dwa` carries from step to step (and into checkpoints). */
 export interface DwaState {
   /** The epoch whose losses are being accumulated; null before the first call. */
   epoch: number | null;
   /** Sum and number of the losses received in `epoch`, per task in the model's order. */
   sums: number[];
+  /** Losses received in `epoch` per task (the denominators of the means). */
   counts: number[];
   /** The last (at most two) completed epochs, oldest first. */
   history: DwaEpochMeans[];

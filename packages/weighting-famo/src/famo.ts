@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, checkOptions, type LossWeighting, type WeightingContext } from '@mtljs/core';
 
+/** Options of `famo`; bad values are BAD_CONFIG naming the option. */
 export interface FamoOptions {
   /** Learning rate β of the task logits' own Adam (default 0.025, the authors' value). */
   logitLearningRate?: number;
@@ -17,12 +18,15 @@ export interface FamoOptions {
   epsilon?: number;
 }
 
+/** The state `famo` carries from step to step (and into checkpoints). */
 export interface FamoState {
   /** Task logits ξ, one per task of the model (all tasks, in the model's order). */
   logits: number[];
-  /** Adam's first and second moments of each logit, and the number of Adam steps it has taken. */
+  /** Adam's first moment (moving average of the gradient) of each logit. */
   firstMoment: number[];
+  /** Adam's second moment (moving average of the squared gradient) of each logit. */
   secondMoment: number[];
+  /** Adam steps each logit has taken (its bias-correction counter). */
   adamSteps: number[];
   /** log(L_t − ℓ*_t + ε) at the previous call; null for a task that was inactive then (or before the first call). */
   previousLogLosses: (number | null)[];

@@ -12,6 +12,7 @@ import {
   checkOptionTaskNames,
 } from '@mtljs/core';
 
+/** Options of `graddrop`; bad values are BAD_CONFIG naming the option. */
 export interface GradDropOptions {
   /**
    * Leak ℓ ∈ [0, 1]: the fraction of a task's gradient that passes unmasked, update =
@@ -23,6 +24,7 @@ export interface GradDropOptions {
 
 /** The RNG that draws each step's uniforms U. */
 export interface GradDropState {
+  /** The seeded RNG's state (seeded from the trainer's seed by `init`). */
   rng: RngState;
 }
 

@@ -1,8 +1,10 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, checkOptions, type GramianWeighting, type StepInfo, type WeightingContext } from '@mtljs/core';
 
+/** Which loss is a task's reference L_t(0): see `GradNormOptions.initialLoss`. */
 export type GradNormInitialLoss = 'first-step' | 'first-epoch-mean';
 
+/** Options of `gradnorm`; bad values are BAD_CONFIG naming the option. */
 export interface GradNormOptions {
   /** Restoring-force exponent α of the targets Ḡ·r_t^α (default 1.5; 0 asks for equal gradient norms). */
   alpha?: number;
@@ -22,6 +24,7 @@ export interface GradNormState {
   weights: number[];
   /** Sum and count of the losses that make up the reference L_t(0) = sum / count (count 0: not seen yet). */
   referenceLossSums: number[];
+  /** Losses summed into `referenceLossSums`, per task. */
   referenceLossCounts: number[];
   /** The epoch of each task's reference losses; null until the task is first active. */
   referenceEpochs: (number | null)[];

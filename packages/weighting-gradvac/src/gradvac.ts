@@ -1,6 +1,7 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, Rng, checkOptions, type GramianWeighting, type RngState, type StepInfo, type WeightingContext, type WeightsResult } from '@mtljs/core';
 
+/** Options of `gradvac`; bad values are BAD_CONFIG naming the option. */
 export interface GradVacOptions {
   /** Decay β ∈ [0, 1] of the targets' moving average φ̂ ← (1 − β) φ̂ + β φ (default 0.01). */
   beta?: number;
@@ -13,6 +14,7 @@ export interface GradVacOptions {
 
 /** The RNG that draws the visiting orders, and the similarity targets of every ordered task pair. */
 export interface GradVacState {
+  /** The seeded RNG's state (seeded from the trainer's seed by `init`). */
   rng: RngState;
   /**
    * targets[a][b] = φ̂_ab, the moving-average cosine target of task a's gradient with task b's,
@@ -22,6 +24,7 @@ export interface GradVacState {
   targets: number[][];
 }
 
+/** What `gradvacStep` returns: one step's weights and the updated targets. */
 export interface GradVacStepResult {
   /** Σ_i C_ik: the update Σ_i g_i^vac = Σ_k w_k g_k (before any 'mean'). */
   weights: number[];

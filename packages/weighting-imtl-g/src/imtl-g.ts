@@ -10,6 +10,7 @@ import {
   type WeightsResult,
 } from '@mtljs/core';
 
+/** Options of `imtlG` (which rejects bad values with BAD_CONFIG naming the option) and of `imtlGWeights`. */
 export interface IMTLGOptions {
   /**
    * 'sum-one' (default): the weights sum to 1, as in the paper (α_1 = 1 − Σ_{t≥2} α_t).
@@ -19,6 +20,7 @@ export interface IMTLGOptions {
   scale?: 'sum-one' | 'sum-tasks';
 }
 
+/** What `imtlGWeights` returns: the weights and facts about the solve. */
 export interface IMTLGSolution {
   /** One weight per row of G; zero rows get 0. */
   weights: number[];

@@ -16,6 +16,7 @@ import {
  */
 export type MGDANormalization = 'none' | 'l2' | 'loss' | 'loss+';
 
+/** Options of `mgda` (which rejects bad values with BAD_CONFIG naming the option); `mgdaWeights` takes the same. */
 export interface MGDAOptions {
   /** Default 'none': the min-norm point of the gradients themselves (the paper). */
   normalization?: MGDANormalization;
@@ -28,6 +29,7 @@ export interface MGDAOptions {
   maxIterations?: number;
 }
 
+/** What `mgdaWeights` returns: the weights, the simplex point α and its norm. */
 export interface MGDAResult {
   /** The weights applied to the (unnormalised) task gradients. */
   weights: number[];
@@ -35,6 +37,7 @@ export interface MGDAResult {
   alpha: number[];
   /** ‖Σ_t α_t ĝ_t‖ = √(αᵀĜα), ĝ the normalised gradients: 0 exactly at Pareto-stationary points. */
   minNorm: number;
+  /** How the active-set min-norm solver ended: KKT residual, iterations, and whether it converged. */
   report: SolverReport;
 }
 

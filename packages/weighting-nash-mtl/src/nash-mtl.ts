@@ -13,6 +13,7 @@ import {
   nearestPositiveSemidefinite,
 } from '@mtljs/core';
 
+/** Options of `nashMtl`; bad values are BAD_CONFIG naming the option. */
 export interface NashMTLOptions {
   /**
    * Solve for new weights every k-th call and reuse the last solution in between (the paper's
@@ -38,6 +39,7 @@ export interface NashMTLState {
   age: number;
 }
 
+/** What `nashMtlWeights` returns: the bargaining weights and how well they solve Gα = 1/α. */
 export interface NashMTLSolution {
   /** α > 0 with α_t (Gα)_t = 1 (before `maxNorm`); 0 for zero gradients. */
   weights: number[];

@@ -1,6 +1,7 @@
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, Rng, checkOptions, type GramianWeighting, type RngState, type StepInfo, type WeightsResult } from '@mtljs/core';
 
+/** Options of `pcgrad`; a bad `reduction` is BAD_CONFIG. */
 export interface PCGradOptions {
   /**
    * 'sum' (default): the update is Σ_i g_i^pc, as in the paper. 'mean': (1/T) Σ_i g_i^pc, T the
@@ -11,6 +12,7 @@ export interface PCGradOptions {
 
 /** The whole state: the RNG that draws each step's projection orders. */
 export interface PCGradState {
+  /** The seeded RNG's state (seeded from the trainer's seed by `init`). */
   rng: RngState;
 }
 

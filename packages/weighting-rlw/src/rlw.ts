@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar } from '@tensorflow/tfjs-core';
 import { API_VERSION, MtlError, Rng, checkOptions, type LossWeighting, type RngState } from '@mtljs/core';
 
+/** Options of `rlw`; bad values are BAD_CONFIG naming the option. */
 export interface RlwOptions {
   /**
    * 'one' (default, as LibMTL's RLW): w = softmax(z), the weights sum to 1.
@@ -11,6 +12,7 @@ export interface RlwOptions {
   scale?: 'one' | 'tasks';
 }
 
+/** The state `rlw` carries from step to step (and into checkpoints): its random generator. */
 export interface RlwState {
   /** The generator's state; its stream gives the draws of the next steps. */
   rng: RngState;

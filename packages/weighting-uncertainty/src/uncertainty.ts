@@ -9,6 +9,7 @@ import { API_VERSION, MtlError, checkOptions, type LossWeighting, type Weighting
  */
 export type UncertaintyForm = 'regression' | 'classification';
 
+/** Options of `uncertainty`; bad values are BAD_CONFIG naming the option. */
 export interface UncertaintyOptions {
   /**
    * 'regression' (default): every task uses the regression form; 'classification': every task
@@ -21,6 +22,7 @@ export interface UncertaintyOptions {
   initialLogVariance?: number | readonly number[];
 }
 
+/** The state `uncertainty` carries; the log-variances s_t are not in it but in the trainable parameter `logVariance` the engine creates from `parameters(context)`. */
 export interface UncertaintyState {
   /** The form of each task's term, in the model's task order. */
   forms: UncertaintyForm[];

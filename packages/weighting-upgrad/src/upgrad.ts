@@ -13,6 +13,7 @@ import {
   checkPreferenceOptions,
 } from '@mtljs/core';
 
+/** Options of `upgrad`; bad values are BAD_CONFIG naming the option. */
 export interface UPGradOptions {
   /**
    * The preference vector u ≥ 0 that combines the projected gradients: one number per task of the
@@ -26,6 +27,7 @@ export interface UPGradOptions {
   maxIterations?: number;
 }
 
+/** What `upgradWeights` returns: the combined weights and each gradient's projection. */
 export interface UPGradResult {
   /** w = Σ_i u_i w⁽ⁱ⁾. */
   weights: number[];
