@@ -9,7 +9,9 @@ import { folderName, prepare, RUN_FILES, timestamp, type RunContext, type RunRes
 import { formatMeanStd, markdownTable, meanStd } from './table';
 import { commandRegistry, deltaMOf, runName, trainBaselines, trainWithBaselines, withOverrides, writeReport } from './train';
 
+/** Options of {@link bench} (`mtl bench`); `epochs` and `backend` replace the config's. */
 export interface BenchOptions extends Pick<ConfigOverrides, 'epochs' | 'backend'> {
+  /** A config file path, or a config already loaded. */
   config: string | LoadedConfig;
   /** Weighting names to compare (registered names). */
   weightings: readonly string[];
@@ -19,36 +21,76 @@ export interface BenchOptions extends Pick<ConfigOverrides, 'epochs' | 'backend'
   seeds?: readonly number[];
   /** Default: `runs/<name>-bench-<yyyymmdd-hhmmss>`. */
   out?: string;
+  /** Where progress and the result table are written; nothing is printed without it. */
   stream?: ProgressStream;
+  /** Aborting it stops the current run after its current step (an interrupted error). */
   signal?: AbortSignal;
+  /** Registry that plugin names resolve from (default: core's default registry); mtljs's standard plugins and the config's `plugins` are registered in it. */
   registry?: Registry;
 }
 
 /** One combination's results over the seeds. */
 export interface BenchRow {
+  /** 1-based rank: by Δm% (highest first) with baselines, else by mean loss (lowest first); rows without a value last. */
   rank: number;
+  /** Registry name of the sharing strategy. */
   sharing: string;
+  /** Registry name of the weighting. */
   weighting: string;
+  /** Gradient site of a gradient-level weighting; null for loss-level ones. */
   site: string | null;
+  /** The seeds the combination ran with, in run order. */
   seeds: number[];
   /** Per task: its primary metric (the first the task reports) as mean and std over seeds. */
-  metrics: Record<string, { metric: string; mean: number | null; std: number | null }>;
+  metrics: Record<string, {
+    /** The metric's name; `loss` when the task reports no metric (mean and std are then null). */
+    metric: string;
+    /** Mean over the seeds with a finite value; null when none has one. */
+    mean: number | null;
+    /** Sample standard deviation (n − 1) over those seeds, 0 for one; null when none. */
+    std: number | null;
+  }>;
   /** Mean over tasks of the final evaluation loss, then mean and std over seeds. */
-  loss: { mean: number | null; std: number | null };
+  loss: {
+    /** Mean over the seeds with a finite value; null when none has one. */
+    mean: number | null;
+    /** Sample standard deviation (n − 1) over those seeds, 0 for one; null when none. */
+    std: number | null;
+  };
   /** Δm% against the same seed's single-task runs, mean and std over seeds (with baselines). */
-  deltaM?: { mean: number | null; std: number | null };
+  deltaM?: {
+    /** Mean over the seeds with a finite value; null when none has one. */
+    mean: number | null;
+    /** Sample standard deviation (n − 1) over those seeds, 0 for one; null when none. */
+    std: number | null;
+  };
   /** Mean wall time of one run in seconds. */
   seconds: number;
 }
 
+/** What {@link bench} returns; `bench.json` holds the same rows. */
 export interface BenchResult {
+  /** Absolute path of the bench folder. */
   out: string;
+  /** The split of the final evaluations the table reports (`test`, else `validation`, else `train`). */
   split: string;
+  /** One row per sharing × weighting combination, best first. */
   rows: BenchRow[];
+  /** Every multi-task run, in training order (by seed, then sharing, then weighting). */
   runs: RunResult[];
+  /** The single-task runs of every seed (empty without `"baselines": true`). */
   baselines: RunResult[];
+  /** The result table as Markdown (the content of `bench.md`). */
   markdown: string;
-  files: { markdown: string; json: string; report: string };
+  /** Absolute paths of the files written. */
+  files: {
+    /** `bench.md`. */
+    markdown: string;
+    /** `bench.json`. */
+    json: string;
+    /** `report.html` of all runs. */
+    report: string;
+  };
 }
 
 /** The raw config of one combination: the sharing, weighting and seed replaced (options kept only for the config's own plugin). */

@@ -10,11 +10,15 @@ import { reportRuns } from './report-command';
 import { train } from './train';
 import { tune } from './tune';
 
+/** The streams and the interrupt signal {@link runCli} works with (the `mtl` binary passes the process's). */
 export interface CliIO {
   /** Progress, results and help (process.stdout). */
   stdout: ProgressStream;
   /** Errors (process.stderr). */
-  stderr: { write(text: string): unknown };
+  stderr: {
+    /** Writes text as given (it ends with its own newline). */
+    write(text: string): unknown;
+  };
   /** Fired on Ctrl-C: a running training stops after its step and the command exits 130. */
   signal?: AbortSignal;
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { MtlError } from '@mtljs/core';
+import { MtlError, type ConvSpec, type GradientSite, type LossName, type MetricName, type MlpSpec, type PluginReference, type TaskKind } from '@mtljs/core';
 import { z } from 'zod';
 import { fileNotFound } from './exit-codes';
 
@@ -115,6 +115,7 @@ const configObject = z.strictObject({
   }),
   weighting: pluginReference.default('ew'),
   site: z.enum(['shared', 'last-shared', 'features']).optional(),
+  nonFinite: z.enum(['throw', 'skip']).optional(),
   optimizer: z
     .strictObject({
       name: z.enum(['adam', 'sgd', 'momentum', 'rmsprop', 'adagrad']),
@@ -131,7 +132,12 @@ const configObject = z.strictObject({
   out: name('a folder path').optional(),
 });
 
-export const configSchema = configObject.superRefine((config, context) => {
+/**
+ * The zod schema of the config file: strict objects, defaults filled in, and the cross-field
+ * checks (a dataset or an adapter with `train`, no task listed twice, `optimizer.momentum` only
+ * with the `momentum` optimizer). {@link parseConfig} wraps it with the CLI's error messages.
+ */
+export const configSchema: z.ZodType<CliConfig, unknown> = configObject.superRefine((config, context) => {
   const seen = new Set<string>();
   for (const [i, task] of (config.tasks ?? []).entries()) {
     if (seen.has(task.name)) context.addIssue({ code: 'custom', path: ['tasks', i, 'name'], message: `task '${task.name}' is listed twice` });
@@ -142,13 +148,151 @@ export const configSchema = configObject.superRefine((config, context) => {
   }
 });
 
-/** A validated config, defaults filled in. Paths are absolute once it comes from {@link loadConfig}. */
-export type CliConfig = z.output<typeof configSchema>;
-export type TaskConfig = z.output<typeof taskConfig>;
-export type PluginReferenceConfig = CliConfig['weighting'];
+/** A registered plugin as a config names it: its name (`"pcgrad"`), or `{ name, options }`. */
+export type PluginReferenceConfig = string | PluginReference;
+
+/**
+ * A data file of an adapter: its path (relative to the config file's folder), or `{ path, options }`
+ * whose options are merged over the data's shared `options` for this split only (e.g. the
+ * `labels` of IDX test files).
+ */
+export type SplitFileConfig = string | SplitFileObject;
+
+/** A data file given as `{ path, options }` (see {@link SplitFileConfig}). */
+export interface SplitFileObject {
+  /** Path of the file; relative paths resolve from the config file's folder. */
+  path: string;
+  /** Adapter options for this split, merged over the data's shared `options`. */
+  options?: Record<string, unknown>;
+}
+
+/**
+ * Where the data comes from: a registered dataset (`dataset`, which supplies its own splits and
+ * tasks), or a data adapter (`adapter`) with a `train` file and optional `validation` and `test`
+ * files. Exactly one of `dataset` and `adapter` is given.
+ */
+export interface DataConfig {
+  /** A registered `dataset` plugin (`synthetic`, `multi-mnist`, …); no file paths go with it. */
+  dataset?: string;
+  /** A registered `data` adapter plugin (`csv`, `jsonl`, `idx`, …); requires `train`. */
+  adapter?: string;
+  /** The training file (adapter only; required with `adapter`). */
+  train?: SplitFileConfig;
+  /** The validation file (adapter only). */
+  validation?: SplitFileConfig;
+  /** The test file (adapter only). */
+  test?: SplitFileConfig;
+  /** Options for the dataset's `load()` or the adapter (e.g. `csvSource`'s `columns`, `batchSize`); passed on unchanged. */
+  options?: Record<string, unknown>;
+}
+
+/** One task to train, matched by name to a task of the data; given fields replace the data's defaults. */
+export interface TaskConfig {
+  /** Name of a task of the data. */
+  name: string;
+  /** Task kind; must agree with the data's when it describes the task, required when it does not. */
+  kind?: TaskKind;
+  /** Output width (classes, 1, outputs or labels); must agree with the data's, required when the data does not describe the task. */
+  units?: number;
+  /** Loss replacing the kind's default (core's `TaskSpec.loss`). */
+  loss?: LossName;
+  /** Metrics replacing the kind's default (core's `TaskSpec.metrics`). */
+  metrics?: MetricName[];
+  /** Importance `c_t` ≥ 0 multiplying the task's loss before weighting (core's `TaskSpec.weight`; default 1). */
+  weight?: number;
+}
+
+/** The model: a sharing strategy around an encoder, with a head per task. */
+export interface ModelConfig {
+  /** A registered sharing strategy (`hard`, `soft`, `mmoe`, `ple`, …) and its options. */
+  sharing: PluginReferenceConfig;
+  /** The encoder (core's `MlpSpec` or `ConvSpec`), copied as the strategy needs (a tower per task, an expert per slot). */
+  encoder: MlpSpec | ConvSpec;
+  /** Hidden layers of each task's head; the linear output layer is always added. Default: none. */
+  head?: MlpSpec;
+}
+
+/**
+ * A validated `mtl` config file, defaults filled in (the README's "The config file"). Paths are
+ * absolute once it comes from {@link loadConfig} or {@link fromRaw}.
+ */
+export interface CliConfig {
+  /** Run name, used in the log, the report and the default run folder. Default: the config file's name without its extension. */
+  name?: string;
+  /** Integer ≥ 0 seeding model initialisation, shuffling and weighting randomness. @defaultValue `0` */
+  seed: number;
+  /** Backend for `useBackend`: `auto` (best available), `cpu`, `wasm`, `webgpu`, `node`, or a plugin's. @defaultValue `'auto'` */
+  backend: string;
+  /** Where the data comes from. Required. */
+  data: DataConfig;
+  /** Which tasks to train, in this order (at least one, no name twice). Default: every task the data has. */
+  tasks?: TaskConfig[];
+  /** The model to build. Required. */
+  model: ModelConfig;
+  /** A registered weighting and its options. @defaultValue `'ew'` */
+  weighting: PluginReferenceConfig;
+  /** Gradient site of a gradient-level weighting. Default: the weighting's first site. */
+  site?: GradientSite;
+  /**
+   * A step with a NaN or infinite loss, weight or update changes nothing, then: 'throw' stops the
+   * run (exit 1, naming the task and step); 'skip' drops the step, counts it, and goes on (the
+   * count is in the run log's step and epoch records). Default: 'throw'.
+   */
+  nonFinite?: 'throw' | 'skip';
+  /** The optimizer. @defaultValue `{ name: 'adam', learningRate: 1e-3 }` */
+  optimizer: {
+    /** Optimizer kind. */
+    name: 'adam' | 'sgd' | 'momentum' | 'rmsprop' | 'adagrad';
+    /** Learning rate > 0. Default: core's default for the optimizer. */
+    learningRate?: number;
+    /** Momentum in [0, 1), only with the `momentum` optimizer. */
+    momentum?: number;
+  };
+  /** Number of epochs, integer ≥ 1. Required. */
+  epochs: number;
+  /** Step logging. @defaultValue `{ every: 1 }` */
+  log: {
+    /** A step record every N steps (counting from step 0), integer ≥ 1; Gramian cosines are logged at the same steps. @defaultValue `1` */
+    every: number;
+  };
+  /** The task-relationship probe, for weightings that compute no Gramian. @defaultValue `{ every: 10 }` */
+  probe: {
+    /** Probe the task-gradient Gramian every N steps (from step 0), integer ≥ 0; `0` never. @defaultValue `10` */
+    every: number;
+  };
+  /** Checkpointing. @defaultValue `{ every: 'epoch' }` */
+  checkpoint: {
+    /** A checkpoint every N epochs (`'epoch'`: every epoch); the last epoch always gets one. @defaultValue `'epoch'` */
+    every: 'epoch' | number;
+    /** Keep only the newest N checkpoint files (integer ≥ 1). Default: all. */
+    keep?: number;
+  };
+  /** Third-party plugin packages (names, or paths starting with `.` or `/`) loaded before plugin names are checked. @defaultValue `[]` */
+  plugins: string[];
+  /** Also train one single-task model per task, for Δm%. @defaultValue `false` */
+  baselines: boolean;
+  /** The run folder; a relative path resolves from the config file's folder. Default: `runs/<name>-<yyyymmdd-hhmmss>` in the working directory. */
+  out?: string;
+}
+
+// The interfaces above are what users read; these checks keep them equal to what the schema
+// accepts and returns (same keys, mutually assignable; a compile error names the side that drifted).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? ([keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false) : false) : false;
+type Assert<T extends true> = T;
+type SchemaConfig = z.output<typeof configObject>;
+type _ConfigMatchesSchema = Assert<Same<CliConfig, SchemaConfig>>;
+type _DataMatchesSchema = Assert<Same<DataConfig, SchemaConfig['data']>>;
+type _SplitFileMatchesSchema = Assert<Same<SplitFileObject, Exclude<NonNullable<SchemaConfig['data']['train']>, string>>>;
+type _TaskMatchesSchema = Assert<Same<TaskConfig, z.output<typeof taskConfig>>>;
+type _ModelMatchesSchema = Assert<Same<ModelConfig, SchemaConfig['model']>>;
+type _MlpMatchesSchema = Assert<Same<MlpSpec, z.output<typeof mlpSpec>>>;
+type _ConvMatchesSchema = Assert<Same<ConvSpec, z.output<typeof convSpec>>>;
+type _OptimizerMatchesSchema = Assert<Same<CliConfig['optimizer'], SchemaConfig['optimizer']>>;
+type _CheckpointMatchesSchema = Assert<Same<CliConfig['checkpoint'], SchemaConfig['checkpoint']>>;
 
 /** A config file read, validated and resolved. */
 export interface LoadedConfig {
+  /** The validated config: defaults filled in, overrides applied, paths absolute. */
   config: CliConfig;
   /** The label used in messages: the path as given. */
   label: string;
@@ -371,9 +515,13 @@ export function readJsonFile(path: string, label: string, what = 'config'): unkn
 
 /** Overrides from the command line, applied to the file's JSON before validation. */
 export interface ConfigOverrides {
+  /** Replaces the config's `epochs` (`--epochs`). */
   epochs?: number;
+  /** Replaces the config's `seed` (`--seed`). */
   seed?: number;
+  /** Replaces the config's `backend` (`--backend`). */
   backend?: string;
+  /** Replaces the config's `out`; applied after validation, relative to the working directory (`--out`). */
   out?: string;
 }
 

@@ -10,6 +10,7 @@ import { SPLITS, type LoadedConfig, type SplitName, type TaskConfig } from './co
  * (CSV, JSONL) as JSON, saved with the run.
  */
 export interface RunData extends LoadedDataset {
+  /** The record schema's JSON (`data-schema.json`), when the training source fitted one or a saved run gave it. */
   schema?: unknown;
 }
 

@@ -8,6 +8,7 @@ import type { ProgressStream } from './progress';
 import { buildModel, createTrainer, finalSplit, listCheckpoints, prepare, RUN_FILES } from './run';
 import { commandRegistry } from './train';
 
+/** Options of {@link evaluateRun} (`mtl eval`). */
 export interface EvaluateOptions {
   /** A run folder (its last checkpoint is used) or a checkpoint file. */
   target: string;
@@ -15,17 +16,23 @@ export interface EvaluateOptions {
   split?: 'test' | 'validation' | 'train';
   /** Replaces the config's backend. */
   backend?: string;
+  /** Registry that plugin names resolve from (default: core's default registry); mtljs's standard plugins and the config's `plugins` are registered in it. */
   registry?: Registry;
   /** The backend choice is printed here; nothing when absent. */
   stream?: ProgressStream;
 }
 
+/** What {@link evaluateRun} returns. */
 export interface EvaluateResult {
+  /** Absolute path of the checkpoint file evaluated. */
   checkpoint: string;
-  /** Epochs and steps the checkpoint had trained. */
+  /** Epochs the checkpoint had completed. */
   epoch: number;
+  /** Optimiser steps the checkpoint had taken. */
   step: number;
+  /** The split evaluated: `test`, `validation` or `train`. */
   split: string;
+  /** Per-task loss, example count and metrics on that split. */
   report: EvaluationReport;
 }
 

@@ -1,25 +1,37 @@
 // The command-line interface's definitions: every command's options, from which both the
 // argument parser and the help texts are made, so the help cannot miss an option.
 
+/** One command-line option of a command. */
 export interface OptionDefinition {
+  /** Long name without dashes (`out` is `--out`). */
   name: string;
+  /** One-letter alias without the dash (`o` is `-o`). */
   short?: string;
+  /** `string` takes a value (numbers are parsed from it), `boolean` is a flag. */
   type: 'string' | 'boolean';
   /** The value's placeholder in help (`<dir>`). */
   value?: string;
+  /** One line of help. */
   description: string;
   /** The default, as help shows it. */
   default?: string;
+  /** Parsing fails (a usage error, exit 2) without it. */
   required?: boolean;
 }
 
+/** One `mtl` command: the parser's options and the text of its help. */
 export interface CommandDefinition {
+  /** The command word (`train`, `eval`, …). */
   name: string;
   /** Positional arguments as help shows them. */
   args: string;
+  /** One line, lower case and without a final period, shown in `mtl --help` and (capitalised) atop the command's help. */
   summary: string;
+  /** Lines of the command's help below the summary. */
   description: string[];
+  /** The command's options, the common `--debug` and `--help` included (`help` takes `--help` only). */
   options: OptionDefinition[];
+  /** Example command lines shown in help. */
   examples: string[];
   /** How many positional arguments it takes: [min, max]. */
   positionals: [number, number];
@@ -34,6 +46,7 @@ const BACKEND: OptionDefinition = { name: 'backend', type: 'string', value: '<na
 const EPOCHS: OptionDefinition = { name: 'epochs', type: 'string', value: '<n>', description: 'epochs to train', default: "the config's epochs" };
 const QUIET: OptionDefinition = { name: 'quiet', short: 'q', type: 'boolean', description: 'print nothing but errors' };
 
+/** Every `mtl` command (train, eval, bench, tune, report, help), in help order; the parser and the help texts are made from it. */
 export const COMMANDS: CommandDefinition[] = [
   {
     name: 'train',

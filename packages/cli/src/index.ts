@@ -11,7 +11,7 @@ export type { SearchRange, SearchSpace, TuneOptions, TuneResult, TuneTrial } fro
 export { reportRuns, findRunLogs } from './report-command';
 export type { ReportOptions, ReportResult } from './report-command';
 export { configSchema, fromRaw, loadConfig, parseConfig, referenceName } from './config';
-export type { CliConfig, ConfigOverrides, LoadedConfig, TaskConfig } from './config';
+export type { CliConfig, ConfigOverrides, DataConfig, LoadedConfig, ModelConfig, PluginReferenceConfig, SplitFileConfig, SplitFileObject, TaskConfig } from './config';
 export { openData, onlyTasks, selectTasks } from './data';
 export type { RunData } from './data';
 export { loadPluginPackages, pluginsOfModule } from './plugins';

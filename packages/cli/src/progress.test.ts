@@ -20,6 +20,8 @@ function stepReport(step: number, epoch: number): StepReport {
     weights: { 'left-digit': 0.5, 'right-digit': 1.5, extra: 0 },
     active: { 'left-digit': true, 'right-digit': true, extra: false },
     warnings: [],
+    skipped: false,
+    skips: 0,
   };
 }
 
@@ -27,6 +29,7 @@ function epochReport(epoch: number, steps: number): EpochReport {
   return {
     epoch,
     steps,
+    skipped: 0,
     trainLosses: { 'left-digit': 0.5, 'right-digit': 0.25, extra: Number.NaN },
     meanWeights: { 'left-digit': 0.5, 'right-digit': 1.5, extra: Number.NaN },
     validation: { tasks: { 'left-digit': { loss: 0.4, count: 10, metrics: { accuracy: 0.9 } } } },

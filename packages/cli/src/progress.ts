@@ -2,12 +2,15 @@ import type { EpochReport, EvaluationReport, StepReport } from '@mtljs/core';
 
 /** Where progress goes: process.stdout, or any object with `write` (tests pass a fake TTY). */
 export interface ProgressStream {
+  /** Writes text as given; lines end with their own newline. */
   write(text: string): unknown;
+  /** A terminal: progress is one line redrawn in place (else plain lines only). */
   isTTY?: boolean;
   /** Terminal width in characters (TTY only; 80 when unknown or 0). */
   columns?: number;
 }
 
+/** Options of a {@link ProgressRenderer}. */
 export interface ProgressOptions {
   /** Epochs in the run (for "epoch 2/5"). */
   epochs: number;
@@ -56,6 +59,7 @@ function pairs(tasks: readonly string[], values: Record<string, number>): string
  * steps), with no carriage return or escape code.
  */
 export class ProgressRenderer {
+  /** Whether it redraws one line in place: `options.tty`, else `stream.isTTY`. */
   readonly tty: boolean;
   private readonly stream: ProgressStream;
   private readonly options: ProgressOptions;

@@ -5,6 +5,7 @@ import { readRunLog, renderReport, type RunLog } from '@mtljs/report';
 import { fileNotFound } from './exit-codes';
 import { RUN_FILES } from './run';
 
+/** Options of {@link reportRuns} (`mtl report`). */
 export interface ReportOptions {
   /** Run folders (searched for log.jsonl, three levels deep) or log files. */
   inputs: readonly string[];
@@ -14,9 +15,13 @@ export interface ReportOptions {
   title?: string;
 }
 
+/** What {@link reportRuns} returns. */
 export interface ReportResult {
+  /** Absolute path of the HTML file written. */
   out: string;
+  /** Absolute paths of the run logs read, without duplicates, in input order. */
   logs: string[];
+  /** The parsed run logs, one per entry of `logs`. */
   runs: RunLog[];
 }
 

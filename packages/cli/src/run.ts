@@ -26,6 +26,7 @@ import { formatNumber, ProgressRenderer, type ProgressStream } from './progress'
 
 /** What a run needs besides its config and data. */
 export interface RunContext {
+  /** Registry the config's plugin names resolve from and its `plugins` packages register in. */
   registry: Registry;
   /** Progress and messages; nothing is printed when absent. */
   stream?: ProgressStream;
@@ -37,29 +38,48 @@ export interface RunContext {
 
 /** One trained run, as written to its folder. */
 export interface RunResult {
+  /** The run's name, as in its log's `run` record. */
   name: string;
+  /** `single-task` for a baseline run, else `multi-task`. */
   role: 'multi-task' | 'single-task';
   /** The run's folder and its files. */
   dir: string;
+  /** Absolute path of the run's `log.jsonl`. */
   log: string;
+  /** Absolute paths of the checkpoint files still on disk, oldest first (`checkpoint.keep` deletes older ones). */
   checkpoints: string[];
   /** The final evaluation (test split, else validation, else train). */
-  evaluation: { split: string; report: EvaluationReport };
-  /** Mean validation loss per task after the last epoch (when there is a validation split). */
+  evaluation: {
+    /** The split evaluated: `test`, `validation` or `train`. */
+    split: string;
+    /** Per-task loss and metrics on that split. */
+    report: EvaluationReport;
+  };
+  /** The validation evaluation after the last epoch, when there is a validation split. */
   validation?: EvaluationReport;
+  /** Optimiser steps taken. */
   steps: number;
+  /** Wall time of the run in seconds, from the start of `trainRun` to the final evaluation. */
   seconds: number;
+  /** Registry name of the sharing strategy. */
   sharing: string;
+  /** Registry name of the weighting. */
   weighting: string;
+  /** Gradient site of a gradient-level weighting; null for loss-level ones. */
   site: GradientSite | null;
 }
 
 /** File names inside a run folder. */
 export const RUN_FILES = {
+  /** The run log (`@mtljs/report`'s JSONL format). */
   log: 'log.jsonl',
+  /** The resolved config (defaults filled in, paths absolute, overrides applied). */
   config: 'config.json',
+  /** The record schema fitted on the training file (CSV/JSONL data only). */
   schema: 'data-schema.json',
+  /** The HTML report. */
   report: 'report.html',
+  /** Folder of the `epoch-<n>.mtlckpt` checkpoint files. */
   checkpoints: 'checkpoints',
 } as const;
 
@@ -71,7 +91,12 @@ export function checkpointName(epoch: number): string {
 const CHECKPOINT_PATTERN = /^epoch-(\d+)\.mtlckpt$/;
 
 /** The checkpoints of a run folder, by epoch, oldest first. */
-export function listCheckpoints(dir: string): { epoch: number; path: string }[] {
+export function listCheckpoints(dir: string): {
+  /** Epochs completed when it was written (the `<n>` of `epoch-<n>.mtlckpt`, 1-based). */
+  epoch: number;
+  /** Absolute path of the file when `dir` is absolute (it is joined to `dir`). */
+  path: string;
+}[] {
   const folder = join(dir, RUN_FILES.checkpoints);
   if (!existsSync(folder)) return [];
   return readdirSync(folder)
@@ -120,7 +145,15 @@ export function createTrainer(loaded: LoadedConfig, model: MultiTaskModel, regis
   const { config, label } = loaded;
   const weighting = resolveConfigured(registry, 'weighting', config.weighting, label, 'weighting');
   try {
-    return new Trainer({ model, weighting, ...(config.site ? { site: config.site } : {}), optimizer: config.optimizer, seed: config.seed, registry });
+    return new Trainer({
+      model,
+      weighting,
+      ...(config.site ? { site: config.site } : {}),
+      ...(config.nonFinite ? { nonFinite: config.nonFinite } : {}),
+      optimizer: config.optimizer,
+      seed: config.seed,
+      registry,
+    });
   } catch (error) {
     if (isMtlError(error) && error.code === 'UNSUPPORTED_SITE') throw prefixed(error, `${label}: site`, ['UNSUPPORTED_SITE']);
     throw prefixed(error, `${label}: weighting`, ['BAD_CONFIG']);
@@ -147,11 +180,17 @@ function probeSite(strategy: SharingStrategy): GradientSite {
   return !strategy.sites || strategy.sites.includes('features') ? 'features' : 'shared';
 }
 
+/** One run for {@link trainRun} to train. */
 export interface RunSpec {
+  /** The run's config. */
   loaded: LoadedConfig;
+  /** The opened data (shared by the runs of a bench or tune). */
   data: RunData;
+  /** The run folder; created when missing, its old checkpoints deleted. */
   dir: string;
+  /** The run's name, written to its log and checkpoints. */
   name: string;
+  /** `single-task` for a baseline run, else `multi-task`. */
   role: 'multi-task' | 'single-task';
 }
 

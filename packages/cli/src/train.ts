@@ -8,6 +8,7 @@ import { openData, restrictData, type RunData } from './data';
 import { evaluationLines, formatNumber, type ProgressStream } from './progress';
 import { folderName, prepare, RUN_FILES, timestamp, trainRun, type RunContext, type RunResult } from './run';
 
+/** Options of {@link train} (`mtl train`); the {@link ConfigOverrides} replace the config's values. */
 export interface TrainOptions extends ConfigOverrides {
   /** A config file path, or a config already loaded (overrides still apply). */
   config: string | LoadedConfig;
@@ -25,7 +26,9 @@ export interface TrainOptions extends ConfigOverrides {
   activateBackend?: boolean;
 }
 
+/** What {@link train} returns: the multi-task run, its config and its baselines. */
 export interface TrainResult extends RunResult {
+  /** The config the run trained with (validated, overrides applied, paths absolute). */
   config: CliConfig;
   /** The single-task runs, when the config asks for baselines. */
   baselines: RunResult[];

@@ -35,10 +35,21 @@ const dimension = z.union([z.array(z.unknown()).min(1, { error: 'expected at lea
 
 const spaceSchema = z.record(z.string().regex(/^[A-Za-z_$][\w$]*(\.[\w$]+)*$/, { error: 'expected a config path such as "optimizer.learningRate"' }), dimension);
 
+/**
+ * A numeric range of a search space: `{ min, max, log?, integer?, steps? }` with `min < max`
+ * (`min > 0` with `log`). `log` samples or spaces values log-uniformly, `integer` rounds them, and
+ * `steps` (integer ≥ 2, required by a grid search) is how many evenly spaced values a grid tries.
+ */
 export type SearchRange = z.output<typeof range>;
+/**
+ * A search space: config paths (`"optimizer.learningRate"`) mapped to choices (a non-empty array
+ * of any JSON values) or a {@link SearchRange}.
+ */
 export type SearchSpace = Record<string, unknown[] | SearchRange>;
 
+/** Options of {@link tune} (`mtl tune`); `epochs` and `backend` replace the config's. */
 export interface TuneOptions extends Pick<ConfigOverrides, 'epochs' | 'backend'> {
+  /** A config file path, or a config already loaded. */
   config: string | LoadedConfig;
   /** A space file path, or the space itself. */
   space: string | SearchSpace;
@@ -55,29 +66,60 @@ export interface TuneOptions extends Pick<ConfigOverrides, 'epochs' | 'backend'>
   metric?: string;
   /** Default: `runs/<name>-tune-<yyyymmdd-hhmmss>`. */
   out?: string;
+  /** Where progress and the result table are written; nothing is printed without it. */
   stream?: ProgressStream;
+  /** Aborting it stops the current trial after its current step (an interrupted error). */
   signal?: AbortSignal;
+  /** Registry that plugin names resolve from (default: core's default registry); mtljs's standard plugins and the config's `plugins` are registered in it. */
   registry?: Registry;
 }
 
+/** One trial of a {@link TuneResult}. */
 export interface TuneTrial {
+  /** 1-based rank by the objective, best first; failed trials rank last. */
   rank: number;
+  /** 1-based index of the trial in sampling order (its folder is `trial-<trial>`). */
   trial: number;
+  /** The value tried for each path of the space. */
   params: Record<string, unknown>;
+  /** The objective's value; null when it is not finite or the trial failed. */
   objective: number | null;
-  /** Per task: its primary metric on the objective's split. */
+  /** Per task: its `loss` and every metric it reports, on the objective's split (empty for a failed trial). */
   metrics: Record<string, Record<string, number>>;
+  /** Wall time of the trial's run (0 for a failed trial). */
   seconds: number;
+  /** Absolute path of the trial's run folder. */
   dir: string;
+  /** `<MtlError code>: <message>` of a trial that failed at run time. */
   error?: string;
 }
 
+/** What {@link tune} returns; `tune.json` holds the same objective and trials. */
 export interface TuneResult {
+  /** Absolute path of the tune folder. */
   out: string;
-  objective: { description: string; split: string; direction: 'lower' | 'higher' };
+  /** What the trials are ranked by. */
+  objective: {
+    /** Human-readable objective, e.g. `mean validation loss over tasks` or `validation accuracy of task 'left'`. */
+    description: string;
+    /** The split it is measured on: `validation`, else `test`, else `train`. */
+    split: string;
+    /** Which way is better. */
+    direction: 'lower' | 'higher';
+  };
+  /** Every trial, best first. */
   trials: TuneTrial[];
+  /** The result table as Markdown (the content of `tune.md`). */
   markdown: string;
-  files: { markdown: string; json: string; report: string };
+  /** Absolute paths of the files written (`report` only exists when a trial succeeded). */
+  files: {
+    /** `tune.md`. */
+    markdown: string;
+    /** `tune.json`. */
+    json: string;
+    /** `report.html` of all successful trials. */
+    report: string;
+  };
 }
 
 /** Validates a space; BAD_CONFIG naming the file and the entry. */

@@ -18,16 +18,23 @@ import { defaultRegistry, type Registry } from './registry';
  * higher value as its `priority` and returns the one that applies from `isAvailable()`.
  */
 export const BACKEND_PRIORITY = {
+  /** tfjs-node / tfjs-node-gpu (`@mtljs/backend-node`). */
   native: 50,
+  /** WebGPU on a hardware adapter. */
   webgpuHardware: 40,
+  /** tfjs-backend-wasm (`@mtljs/backend-wasm`). */
   wasm: 30,
+  /** WebGPU on a software adapter (SwiftShader, lavapipe, WARP). */
   webgpuSoftware: 20,
+  /** Plain JavaScript kernels (`@mtljs/backend-cpu`), the fallback. */
   cpu: 10,
 } as const;
 
+/** Options of {@link useBackend}. */
 export interface UseBackendOptions {
   /** Candidates; default: the backends registered in `registry`. */
   backends?: readonly Backend[];
+  /** Registry whose backend plugins are the candidates when `backends` is not given (default: `defaultRegistry()`). */
   registry?: Registry;
   /** Where the choice is reported; default console.info. Pass `() => {}` to silence it. */
   log?: (message: string) => void;
@@ -35,11 +42,13 @@ export interface UseBackendOptions {
 
 /** What `useBackend` found out about one candidate. */
 export interface BackendCandidate {
+  /** The backend plugin's name. */
   name: string;
   /** The plugin's static `priority`. */
   declaredPriority: number;
   /** The priority it was ranked by: the one `isAvailable()` returned, else the declared one. */
   priority: number;
+  /** What `isAvailable()` answered; false also when it threw or returned a malformed answer. */
   available: boolean;
   /** `isAvailable()`'s reason, or why the check itself failed. */
   reason: string;
@@ -48,14 +57,20 @@ export interface BackendCandidate {
    * 'not-tried' (available, but ranked below the chosen one).
    */
   outcome: 'chosen' | 'unavailable' | 'failed' | 'not-tried';
+  /** Why `activate()` failed (outcome 'failed' only). */
   error?: string;
 }
 
+/** What {@link useBackend} returns: the backend now active, why, and what it found about each candidate. */
 export interface BackendChoice {
+  /** Name of the backend plugin activated. */
   name: string;
   /** Why it was chosen, and why each higher-ranked candidate was not. */
   reason: string;
-  /** Every candidate, in ranking order (unavailable ones last, by declared priority). */
+  /**
+   * Every candidate, in ranking order (unavailable ones last, by declared priority); for a backend
+   * requested by name, that one only.
+   */
   candidates: BackendCandidate[];
 }
 

@@ -3,27 +3,53 @@ import type { RngState } from './rng';
 
 /** The contract version plugins declare; the registry accepts {@link SUPPORTED_API_VERSIONS}. */
 export const API_VERSION = 1;
+/** The plugin `apiVersion` values this core accepts; `Registry.register` refuses any other with INCOMPATIBLE_PLUGIN. */
 export const SUPPORTED_API_VERSIONS: readonly number[] = [1];
 
 // ---------------------------------------------------------------------------------------------
 // Tasks
 
+/**
+ * What a task predicts, which fixes its target format and its default loss and metrics: 'multiclass'
+ * (one of `units` classes), 'binary' (one 0/1 label, `units` 1), 'regression' (`units` real values),
+ * 'multilabel' (`units` independent 0/1 labels).
+ */
 export type TaskKind = 'multiclass' | 'binary' | 'regression' | 'multilabel';
 
 /** Per-example loss: returns a [N] vector; the engine masks and averages it. */
 export type PerExampleLoss = (prediction: Tensor, target: Tensor) => Tensor1D;
 
+/**
+ * A built-in per-example loss (see `lossFor`): softmax cross-entropy and binary cross-entropy on logits,
+ * mean squared error, mean absolute error, Huber with δ = 1; each is a mean over the output units.
+ */
 export type LossName = 'softmax-cross-entropy' | 'binary-cross-entropy' | 'mse' | 'mae' | 'huber';
+/**
+ * A built-in evaluation metric (see `createMetric`): 'accuracy' for classification kinds, 'f1' for binary
+ * and multilabel tasks, 'rmse', 'mae' and 'r2' for regression.
+ */
 export type MetricName = 'accuracy' | 'f1' | 'rmse' | 'mae' | 'r2';
 
+/**
+ * One task of a multi-task model: its name, kind and output width, and optionally its loss, metrics
+ * and importance.
+ */
 export interface TaskSpec {
   /** Unique name; the key of the task's targets, masks, outputs and metrics. */
   name: string;
+  /** What the task predicts; fixes the format of its targets and its default loss and metrics. */
   kind: TaskKind;
   /** Output width: classes (multiclass), 1 (binary), output dimensions (regression), labels (multilabel). */
   units: number;
   /** Defaults by kind: softmax-cross-entropy, binary-cross-entropy, mse, binary-cross-entropy. */
-  loss?: LossName | { name: string; fn: PerExampleLoss };
+  loss?:
+    | LossName
+    | {
+        /** Identifies the custom loss in specs and configurations; the engine only calls `fn`. */
+        name: string;
+        /** The per-example loss, called with the task's output and its canonical targets. */
+        fn: PerExampleLoss;
+      };
   /** Defaults by kind: [accuracy], [accuracy, f1], [rmse, mae, r2], [accuracy]. */
   metrics?: MetricName[];
   /**
@@ -36,6 +62,10 @@ export interface TaskSpec {
 // ---------------------------------------------------------------------------------------------
 // Data
 
+/**
+ * A batch's inputs: one tensor [N, …inputShape], or named tensors (each [N, …]) for a model that reads
+ * several.
+ */
 export type Inputs = Tensor | Record<string, Tensor>;
 
 /**
@@ -45,8 +75,11 @@ export type Inputs = Tensor | Record<string, Tensor>;
  * for task t; a task with no mask is fully labelled, and then its targets must be present.
  */
 export interface Batch {
+  /** The model's inputs; their first dimension N is the batch size. */
   inputs: Inputs;
+  /** Labels by task name, in the formats above. Absent only for a task whose mask marks no example labelled. */
   targets: Record<string, Tensor | undefined>;
+  /** Labelled-example masks [N] by task name (value > 0: labelled); a task without one is fully labelled. */
   masks?: Record<string, Tensor | undefined>;
 }
 
@@ -55,7 +88,9 @@ export interface Batch {
  * by the seed; the trainer calls it once per epoch. `size` is the number of examples, if known.
  */
 export interface DataSource extends AsyncIterable<Batch> {
+  /** Number of examples, when known (the core does not read it; the CLI reports it). */
   readonly size?: number;
+  /** The same examples in an order fixed by `seed`; the trainer calls it once per epoch when shuffling. */
   shuffled?(seed: number): DataSource;
 }
 
@@ -65,12 +100,17 @@ export interface DataSource extends AsyncIterable<Batch> {
 /** The shared representation: one tensor, or several (gated models keep one per task or expert). */
 export type Features = Tensor | Record<string, Tensor>;
 
+/** Options of a forward pass. */
 export interface ApplyOptions {
+  /** True in training steps, false in evaluation; for layers that behave differently in training (dropout). */
   training: boolean;
 }
 
+/** What `MultiTaskModel.apply` returns: every task's outputs and the shared features they were decoded from. */
 export interface ForwardResult {
+  /** Per task name, the output [N, units]: logits for classification kinds, values for regression. */
   outputs: Record<string, Tensor>;
+  /** The encoder's output (`encode`'s result) for the same inputs. */
   features: Features;
 }
 
@@ -82,14 +122,25 @@ export interface ForwardResult {
 export interface MultiTaskModel {
   /** The tasks the model was built for, in order. */
   readonly tasks: readonly TaskSpec[];
+  /** The tasks' names, in the order of `tasks`. */
   readonly taskNames: readonly string[];
+  /** The shared representation of a batch; must read shared variables only. */
   encode(inputs: Inputs, options: ApplyOptions): Features;
   /** Outputs of the named tasks (all when `tasks` is omitted). */
   decode(features: Features, inputs: Inputs, options: ApplyOptions, tasks?: readonly string[]): Record<string, Tensor>;
+  /** `encode` then `decode` for every task: the full forward pass. */
   apply(inputs: Inputs, options: ApplyOptions): ForwardResult;
+  /**
+   * The variables the strategy shares between tasks (encoder; experts, gates, cross-stitch units…);
+   * at the gradient levels they get the weighting's combined update.
+   */
   sharedVariables(): Variable[];
   /** The last shared layer's variables: a subset of sharedVariables(). */
   lastSharedVariables(): Variable[];
+  /**
+   * The variables of one task's own part (its head, and its tower where the strategy has one); they
+   * are trained on that task's loss only.
+   */
   taskVariables(task: string): Variable[];
   /** A regulariser added to the objective of the shared variables (soft sharing's tie). */
   penalty?(): Scalar;
@@ -100,25 +151,40 @@ export interface MultiTaskModel {
    * shared part depends on the task set (e.g. clustered) may not offer it.
    */
   addTask?(task: TaskSpec, options: BuildOptions): void;
+  /**
+   * Copies of every variable, by checkpoint key (the same for every model built from the same spec:
+   * see `WeightTable`); the caller owns the copies.
+   */
   getWeights(): NamedTensorMap;
+  /**
+   * Assigns every variable from a map `getWeights` produced; checks all keys and shapes first and throws
+   * BAD_CHECKPOINT, changing nothing, on a mismatch.
+   */
   setWeights(weights: NamedTensorMap): void;
+  /** Frees every variable of the model. */
   dispose(): void;
 }
 
 /** What a layer stack looks like; `units` lists the widths of the hidden layers. */
 export interface MlpSpec {
+  /** Discriminant of a dense-stack spec. */
   type: 'mlp';
+  /** Widths of the layers, in order; at least one for an encoder, possibly none for a head. */
   units: number[];
+  /** Activation after every hidden layer (default 'relu'). */
   activation?: ActivationName;
   /** Activation after the last layer of an encoder (default: `activation`). */
   outputActivation?: ActivationName;
 }
 
+/** An activation function (see `activate`); 'leaky-relu' has slope 0.01 below zero, 'linear' is the identity. */
 export type ActivationName = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'leaky-relu' | 'linear';
 
 /** Anything that maps a tensor to a tensor with its own variables; wraps a user's layers too. */
 export interface LayerModule {
+  /** Maps a batch [N, …inputShape] to [N, …outputShape]. */
   apply(input: Tensor, options: ApplyOptions): Tensor;
+  /** Every trainable variable of the module. */
   variables(): Variable[];
   /** The variables of the module's last parametrised layer. */
   lastLayerVariables(): Variable[];
@@ -130,6 +196,7 @@ export interface LayerModule {
 
 /** One convolutional block: conv2d → activation → normalisation → pooling. */
 export interface ConvBlockSpec {
+  /** Output channels of the block's convolution. */
   filters: number;
   /** Square kernel side (default 3). */
   kernelSize?: number;
@@ -150,7 +217,9 @@ export interface ConvBlockSpec {
  * read as one channel); its output is the last block's map flattened, then optional dense layers.
  */
 export interface ConvSpec {
+  /** Discriminant of a convolutional-stack spec. */
   type: 'conv';
+  /** The convolutional blocks, in order; at least one. */
   blocks: ConvBlockSpec[];
   /** Activation after every conv and dense layer (default 'relu'). */
   activation?: ActivationName;
@@ -164,10 +233,13 @@ export interface ConvSpec {
  * makes one from a tf.layers model factory.
  */
 export interface LayerModuleFactory {
+  /** Discriminant of a module factory. */
   type: 'factory';
+  /** Builds a new module with fresh variables, named under `context.scope` and initialised from `context.seed`. */
   create(context: ModuleContext): LayerModule;
 }
 
+/** What a `LayerModuleFactory` is given for each module it builds. */
 export interface ModuleContext {
   /** One example's input shape. */
   inputShape: readonly number[];
@@ -180,7 +252,9 @@ export interface ModuleContext {
 /** How an encoder, tower or expert is described: a spec built by core, a factory, or a module. */
 export type ModuleSpec = MlpSpec | ConvSpec | LayerModuleFactory | LayerModule;
 
+/** What a sharing strategy builds a model from: the tasks, the input shape, the encoder and the heads. */
 export interface ModelSpec {
+  /** The tasks, in the order the model keeps them; names must be unique. */
   tasks: readonly TaskSpec[];
   /** Shape of one example, without the batch dimension. */
   inputShape: readonly number[];
@@ -197,13 +271,19 @@ export interface ModelSpec {
   head?: MlpSpec | LayerModuleFactory;
 }
 
+/** Options of `SharingStrategy.build` and `MultiTaskModel.addTask`. */
 export interface BuildOptions {
+  /** Seed of the initial variable values; the same seed gives the same model. */
   seed: number;
 }
 
+/** What every plugin has: registered under its `kind` and `name`, against one contract version. */
 export interface Plugin {
+  /** The registry namespace: 'sharing', 'weighting', 'backend', 'data', 'dataset', or a third party's own. */
   readonly kind: string;
+  /** The name it is registered and referred to by (`'ew'`, `'pcgrad'`, `'hard'`); unique within its kind. */
   readonly name: string;
+  /** The contract version it was written for (`API_VERSION`); the registry refuses one it does not accept. */
   readonly apiVersion: number;
   /**
    * A copy of the plugin with these options, so a registered (default) plugin can be configured
@@ -215,24 +295,40 @@ export interface Plugin {
 
 /** A registered plugin named with its options, as configuration files write it. */
 export interface PluginReference {
+  /** A registered plugin's name. */
   name: string;
+  /** Options passed to the plugin's `configure`; omitted: the plugin as registered. */
   options?: Record<string, unknown>;
 }
 
+/** A way of sharing parameters between tasks (hard, soft, MMoE, …): builds models from a `ModelSpec`. */
 export interface SharingStrategy<Spec extends ModelSpec = ModelSpec> extends Plugin {
+  /** Always 'sharing'. */
   readonly kind: 'sharing';
   /**
    * The gradient sites its models support (default: all three). The testkit's sharing suite
    * trains at each of them.
    */
   readonly sites?: readonly GradientSite[];
+  /**
+   * Builds a model with fresh variables from `spec`, initialised from `options.seed`; throws BAD_CONFIG on
+   * an invalid spec.
+   */
   build(spec: Spec, options: BuildOptions): MultiTaskModel;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Weightings
 
+/**
+ * Where a gradient-level weighting sees the task gradients: all shared variables ('shared'), the last
+ * shared layer's variables ('last-shared'), or the encoder's output ('features').
+ */
 export type GradientSite = 'shared' | 'last-shared' | 'features';
+/**
+ * What a weighting works on: the task losses, the Gramian G = J Jᵀ of the task gradients, or the
+ * Jacobian J itself.
+ */
 export type WeightingLevel = 'loss' | 'gramian' | 'jacobian';
 
 /** Given once, when a trainer starts a weighting. */
@@ -249,15 +345,19 @@ export interface WeightingContext {
 export interface StepInfo {
   /** 0-based count of completed optimiser steps. */
   step: number;
+  /** 0-based epoch: the trainer's count of completed epochs (`Trainer.epoch`). */
   epoch: number;
+  /** All task names, in the model's order. */
   taskNames: readonly string[];
   /** Names of the active tasks, in order: the rows of G, J and the entries of `losses`. */
   activeTasks: readonly string[];
   /** Index of each active task in `taskNames`. */
   activeIndices: readonly number[];
+  /** The site the engine computes gradients at; null for a loss-level weighting. */
   site: GradientSite | null;
 }
 
+/** What a loss-level weighting's `combine` is given at every step. */
 export interface LossStepInfo extends StepInfo {
   /** The weighting's trainable parameters (see {@link LossWeighting.parameters}). */
   params: Record<string, Variable>;
@@ -266,22 +366,34 @@ export interface LossStepInfo extends StepInfo {
 /** What a weighting reports about its own work this step; the engine puts it in the step report. */
 export interface WeightingDiagnostics {
   /** The solver's KKT residual (relative), iteration count and whether it converged. */
-  solver?: { residual: number; iterations: number; converged: boolean };
+  solver?: {
+    /** KKT residual relative to the problem's scale (see `SolverReport`). */
+    residual: number;
+    /** Iterations the solver ran. */
+    iterations: number;
+    /** Whether the residual met the solver's tolerance; false makes the engine add a warning. */
+    converged: boolean;
+  };
   /** Anything the user should see; a solver that did not converge gets one from the engine too. */
   warnings?: string[];
   /** Other numbers worth logging (e.g. GradNorm's own loss). */
   values?: Record<string, number>;
 }
 
+/** What a Gramian-level weighting's `weigh` returns. */
 export interface WeightsResult<S> {
   /** One weight per active task. A tensor is disposed by the engine after it is read. */
   weights: Tensor1D | readonly number[];
+  /** The weighting's next state, used from the next step on (the engine keeps the old one if the step fails). */
   state: S;
+  /** What the weighting reports about this step. */
   diagnostics?: WeightingDiagnostics;
 }
 
 interface WeightingBase<S> extends Plugin {
+  /** Always 'weighting'. */
   readonly kind: 'weighting';
+  /** What the weighting works on, which decides which method the engine calls. */
   readonly level: WeightingLevel;
   /** Initial state; must survive JSON round trips (checkpoints store it). */
   init(context: WeightingContext): S;
@@ -292,36 +404,82 @@ interface WeightingBase<S> extends Plugin {
  * parameters (shared, the active heads and the weighting's own `parameters`).
  */
 export interface LossWeighting<S = unknown> extends WeightingBase<S> {
+  /** Always 'loss'. */
   readonly level: 'loss';
   /** Initial values of trainable parameters the optimiser updates with the model (e.g. log σ²). */
   parameters?(context: WeightingContext): Record<string, number[]>;
+  /**
+   * The objective of one step, computed inside the gradient tape so that its gradients reach every
+   * parameter (and the weighting's own `parameters`, in `info.params`).
+   *
+   * @param losses - The active tasks' importance-scaled losses c_t·L_t [T], differentiable.
+   * @param state - The state `init` or the previous step returned.
+   */
   combine(
     losses: Tensor1D,
     state: S,
     info: LossStepInfo,
-  ): { loss: Scalar; weights: Tensor1D | readonly number[]; state: S; diagnostics?: WeightingDiagnostics };
+  ): {
+    /** The scalar to minimise (the model's penalty, if any, is added by the engine). */
+    loss: Scalar;
+    /** One weight per active task, for the step report; the gradients come from `loss` alone. */
+    weights: Tensor1D | readonly number[];
+    /** The next state. */
+    state: S;
+    /** What the weighting reports about this step. */
+    diagnostics?: WeightingDiagnostics;
+  };
 }
 
 /** Gramian level: weights from G = J Jᵀ (active tasks only); the engine applies Σ_t w_t g_t. */
 export interface GramianWeighting<S = unknown> extends WeightingBase<S> {
+  /** Always 'gramian'. */
   readonly level: 'gramian';
   /** Supported sites; the first is the default. */
   readonly sites: readonly GradientSite[];
+  /**
+   * The weights of the active tasks from their Gramian.
+   *
+   * @param gramian - G = J Jᵀ [T, T] of the active tasks' importance-scaled gradients at `info.site`,
+   *   readable synchronously.
+   * @param losses - The active tasks' importance-scaled losses c_t·L_t [T].
+   * @param state - The state `init` or the previous step returned.
+   */
   weigh(gramian: Tensor2D, losses: Tensor1D, state: S, info: StepInfo): WeightsResult<S>;
 }
 
 /** Jacobian level: any rule J ↦ update (a [P] vector); sites 'shared' and 'features' only. */
 export interface JacobianWeighting<S = unknown> extends WeightingBase<S> {
+  /** Always 'jacobian'. */
   readonly level: 'jacobian';
+  /** Supported sites ('last-shared' is not available at this level); the first is the default. */
   readonly sites: readonly ('shared' | 'features')[];
+  /**
+   * The shared update direction from the Jacobian of the active tasks.
+   *
+   * @param jacobian - J [T, P]: row t is active task t's importance-scaled gradient at `info.site`,
+   *   flattened over the site's P values.
+   * @param losses - The active tasks' importance-scaled losses c_t·L_t [T].
+   * @param state - The state `init` or the previous step returned.
+   */
   aggregate(
     jacobian: Tensor2D,
     losses: Tensor1D,
     state: S,
     info: StepInfo,
-  ): { update: Tensor1D; state: S; weights?: Tensor1D | readonly number[]; diagnostics?: WeightingDiagnostics };
+  ): {
+    /** The combined gradient [P] the engine applies to the site (a BAD_CONFIG MtlError if not P long). */
+    update: Tensor1D;
+    /** The next state. */
+    state: S;
+    /** Weights per active task when the rule has them (for the report and the objective); else NaN is reported. */
+    weights?: Tensor1D | readonly number[];
+    /** What the weighting reports about this step. */
+    diagnostics?: WeightingDiagnostics;
+  };
 }
 
+/** Any weighting plugin; `level` tells which of the three contracts it follows. `S` is its state type. */
 export type Weighting<S = unknown> = LossWeighting<S> | GramianWeighting<S> | JacobianWeighting<S>;
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +491,7 @@ export type Weighting<S = unknown> = LossWeighting<S> | GramianWeighting<S> | Ja
  * order until one starts; the standard values are `BACKEND_PRIORITY` in backend.ts.
  */
 export interface Backend extends Plugin {
+  /** Always 'backend'. */
   readonly kind: 'backend';
   /**
    * Where it ranks in `useBackend('auto')`, higher first, unless `isAvailable()` returns a
@@ -346,7 +505,14 @@ export interface Backend extends Plugin {
    * this ranking: e.g. WebGPU on a software adapter ranks below wasm, on a GPU above it. Must not
    * change the current tfjs backend, and should be cheap to call again.
    */
-  isAvailable(): Promise<{ available: boolean; reason: string; priority?: number }>;
+  isAvailable(): Promise<{
+    /** Whether `activate()` is expected to succeed here. */
+    available: boolean;
+    /** What was found, or what is missing and how to install it; shown in `useBackend`'s log and errors. */
+    reason: string;
+    /** The priority that applies here, replacing the declared `priority` in this ranking. */
+    priority?: number;
+  }>;
   /**
    * Registers the tfjs backend if needed and makes it current; throws (an MtlError
    * BACKEND_UNAVAILABLE, ideally) when it cannot start, and `useBackend('auto')` moves on.
@@ -359,10 +525,15 @@ export interface Backend extends Plugin {
 
 /** A dataset ready to train on: its tasks, input shape and splits. */
 export interface LoadedDataset {
+  /** The dataset's tasks, with kinds and units matching its targets. */
   tasks: TaskSpec[];
+  /** Shape of one example, without the batch dimension. */
   inputShape: number[];
+  /** The training split. */
   train: DataSource;
+  /** The validation split, when the dataset has one. */
   validation?: DataSource;
+  /** The test split, when the dataset has one. */
   test?: DataSource;
   /** One line on what it is (shown by the CLI and in reports). */
   description?: string;
@@ -370,7 +541,9 @@ export interface LoadedDataset {
 
 /** A named dataset recipe (`'synthetic'`, `'multi-mnist'`, …): `load(options)` builds it. */
 export interface DatasetPlugin extends Plugin {
+  /** Always 'dataset'. */
   readonly kind: 'dataset';
+  /** Builds the dataset with its own options; an unknown option must raise a BAD_CONFIG MtlError. */
   load(options?: Record<string, unknown>): Promise<LoadedDataset>;
 }
 
@@ -379,15 +552,20 @@ export interface DatasetPlugin extends Plugin {
  * a file path (Node) or bytes, with the adapter's own options (its column mapping, batch size…).
  */
 export interface DataAdapter extends Plugin {
+  /** Always 'data'. */
   readonly kind: 'data';
+  /** A DataSource over a file path (Node) or the file's bytes, read with the adapter's options. */
   open(input: string | Uint8Array, options: Record<string, unknown>): DataSource;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reports
 
+/** What one training step reports (`Trainer.step`, `onStep`): the losses, weights and objective it used. */
 export interface StepReport {
+  /** 0-based index of the step: the number of optimiser steps completed before it. */
   step: number;
+  /** 0-based epoch the step belongs to. */
   epoch: number;
   /**
    * The objective after weighting (loss level), or Σ_t w_t c_t L_t (gradient levels; Σ_t c_t L_t
@@ -398,11 +576,19 @@ export interface StepReport {
   losses: Record<string, number>;
   /** Weights per task; 0 for inactive tasks, NaN where a Jacobian rule defines none. */
   weights: Record<string, number>;
+  /** Per task, whether the batch had a labelled example for it (inactive tasks are left out of the step). */
   active: Record<string, boolean>;
   /** The weighting's own report for this step (solver residual and iterations, values), if any. */
   diagnostics?: WeightingDiagnostics;
   /** Warnings raised this step (e.g. a solver that hit its iteration limit); empty when none. */
   warnings: string[];
+  /**
+   * True when the step was dropped under the 'skip' non-finite policy: a task loss, weight, the
+   * objective or the update was NaN or ±Inf, so nothing was applied (the reason is in `warnings`).
+   */
+  skipped: boolean;
+  /** Steps skipped so far in this run, this one included (0 under the default 'throw' policy). */
+  skips: number;
   /**
    * Gramian-level weightings: G = J Jᵀ of the active tasks' importance-scaled gradients at the
    * step's site, as the weighting saw it; rows and columns in the order of `tasks`.
@@ -412,7 +598,9 @@ export interface StepReport {
 
 /** A Gramian of task gradients: `values[i][j]` = ⟨g_i, g_j⟩ for the tasks in `tasks` order. */
 export interface TaskGramian {
+  /** The tasks of the rows and columns, in order. */
   tasks: string[];
+  /** The symmetric matrix, `values[i][j]` = ⟨g_i, g_j⟩. */
   values: number[][];
 }
 

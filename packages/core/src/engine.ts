@@ -22,21 +22,29 @@ import { uniqueScope } from './nn/init';
 
 /** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
 export interface PreparedBatch {
+  /** The batch's inputs as given (not copied: they stay the batch owner's). */
   inputs: Inputs;
+  /** Examples in the batch (N): the first dimension of the inputs. */
   batchSize: number;
   /** Canonical targets of active tasks. */
   targets: Record<string, Tensor>;
   /** Float 0/1 [N] masks of active tasks that have one. */
   masks: Record<string, Tensor1D | null>;
+  /** Per task, in the model's task order: whether the batch has a labelled example for it. */
   active: boolean[];
+  /** Names of the active tasks, in the model's task order. */
   activeTasks: string[];
+  /** Positions of the active tasks in the model's task list. */
   activeIndices: number[];
+  /** Disposes the tensors made here (canonical targets, 0/1 masks); the batch's own tensors stay. */
   dispose(): void;
 }
 
 /** Per-task gradients at one site, as the engine computes them (active tasks only). */
 export interface TaskGradients {
+  /** The site the gradients were taken at. */
   site: GradientSite;
+  /** Names of the active tasks; the rows of `perTask`, `losses` and `heads` follow this order. */
   activeTasks: string[];
   /** Gradient of each active task's (importance-scaled) loss, one tensor per site tensor. */
   perTask: Tensor[][];
@@ -46,12 +54,20 @@ export interface TaskGradients {
   losses: Scalar[];
   /** Each active task's own head gradients (variable name → gradient). */
   heads: NamedTensorMap[];
+  /** Disposes every tensor above (the site's feature tensors too, at the 'features' site). */
   dispose(): void;
 }
 
+/** Options of `new TrainStepEngine(...)`. The `Trainer` builds them from its own options. */
 export interface EngineOptions {
+  /** The model to train; its `tasks` fix the task order of every step. The engine does not dispose it. */
   model: MultiTaskModel;
+  /** The weighting plugin itself (no registry lookup here); its `level` must be 'loss', 'gramian' or 'jacobian'. */
   weighting: Weighting;
+  /**
+   * Applies each step's update. Its slots follow the variables in a fixed order, so give each
+   * engine its own optimiser. The engine does not dispose it.
+   */
   optimizer: tf.Optimizer;
   /** Gradient site for gradient-level weightings; the weighting's first site when omitted. */
   site?: GradientSite;
@@ -59,7 +75,19 @@ export interface EngineOptions {
   seed: number;
   /** Variables the optimiser leaves unchanged (see {@link FreezeOptions}). */
   freeze?: FreezeOptions;
+  /** What a step with a non-finite loss, weight or update does (see {@link NonFinitePolicy}). Default: 'throw'. */
+  nonFinite?: NonFinitePolicy;
 }
+
+/**
+ * What the engine does when a step's task loss, task weight, objective or update is NaN or ±Inf.
+ * Either way the check runs after every number of the step is computed and before anything is
+ * applied, so no variable, optimiser slot or weighting state changes.
+ * - 'throw' (default): throw `MtlError` NON_FINITE_LOSS naming the task(s) and the step.
+ * - 'skip': drop the step, count it (`StepReport.skipped`, `StepReport.skips`) and go on; the
+ *   step number still advances, so step numbers stay unique in logs.
+ */
+export type NonFinitePolicy = 'throw' | 'skip';
 
 /**
  * Parts of the model held fixed: `shared` freezes every shared variable (the encoder, towers,
@@ -68,7 +96,9 @@ export interface EngineOptions {
  * weighting sees the true conflicts); they just receive no update.
  */
 export interface FreezeOptions {
+  /** Freeze every variable `sharedVariables()` lists. Default: false. */
   shared?: boolean;
+  /** Tasks whose own variables (`taskVariables(task)`) are frozen; a name the model lacks is BAD_CONFIG. */
   tasks?: readonly string[];
   /**
    * Names of variables that stay trainable although `shared` or `tasks` covers them: e.g. the gate
@@ -140,6 +170,9 @@ function describe(value: unknown): string {
 /**
  * Labelled examples per task mask of a batch, read asynchronously, for `prepareBatch` on backends
  * that cannot read synchronously. Masks `prepareBatch` would refuse are left for it to report.
+ *
+ * @returns For each task whose mask is a tensor of one value per row: the count of mask values
+ *   greater than 0. Tasks without a mask are absent.
  */
 export async function labelledCounts(tasks: readonly TaskSpec[], batch: Batch): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -157,6 +190,14 @@ export async function labelledCounts(tasks: readonly TaskSpec[], batch: Batch): 
 /**
  * Checks a batch against the tasks (inputs, targets, masks: presence and shapes) and puts active
  * tasks' targets in canonical form. A task whose mask marks no example labelled is inactive.
+ *
+ * @param labelledCounts - Labelled examples per masked task, as `labelledCounts` gives them; without
+ *   it each mask is summed with a synchronous read.
+ * @returns The prepared batch; the caller disposes it (`dispose()`), and still owns `batch`.
+ * @throws MtlError `BAD_DATA` when the batch has no inputs, a non-tensor input or target, targets
+ *   or a mask for an unknown task, or no targets for a task that has no mask or whose mask marks
+ *   an example labelled; `SHAPE_MISMATCH` when inputs disagree on the row count or a mask or target has the
+ *   wrong shape.
  */
 export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch, labelledCounts?: Readonly<Record<string, number>>): PreparedBatch {
   if (!batch || typeof batch !== 'object' || !batch.inputs || typeof batch.targets !== 'object' || batch.targets === null) {
@@ -254,21 +295,41 @@ export function prepareBatch(tasks: readonly TaskSpec[], batch: Batch, labelledC
  * It never names a plugin; everything a plugin needs arrives in its call.
  */
 export class TrainStepEngine<S = unknown> {
+  /** The model being trained (`EngineOptions.model`). */
   readonly model: MultiTaskModel;
+  /** The weighting that combines the task losses or gradients (`EngineOptions.weighting`). */
   readonly weighting: Weighting<S>;
+  /** The optimiser that applies the updates (`EngineOptions.optimizer`). */
   readonly optimizer: tf.Optimizer;
+  /**
+   * Gradient site of gradient-level steps: `EngineOptions.site`, else the weighting's first site;
+   * null for a loss-level weighting.
+   */
   readonly site: GradientSite | null;
+  /** The model's task specs, in its task order. */
   readonly tasks: readonly TaskSpec[];
   /** Trainable parameters owned by a loss-level weighting, by their key. */
   readonly weightingParams: Record<string, Variable> = {};
   private readonly lossFns: PerExampleLoss[];
   private state: S;
   private stepCount = 0;
+  private skipCount = 0;
+  /** The policy for non-finite steps (see {@link NonFinitePolicy}). */
+  readonly nonFinite: NonFinitePolicy;
   private readonly frozen: ReadonlySet<string>;
   /** Every variable the optimiser has been or will be given, in the fixed order of its slots. */
   private readonly slotOrder: string[] = [];
   private readonly slotIndex = new Set<string>();
+  private readonly slotShapeList: number[][] = [];
 
+  /**
+   * Calls the weighting's `init` (and `parameters`, at the loss level) with `options.seed`.
+   *
+   * @throws MtlError `BAD_CONFIG` for a weighting without a valid level, a task weight that is not
+   *   a finite number ≥ 0, a Jacobian weighting that declares 'last-shared', or `freeze.tasks`
+   *   naming a task the model lacks; `UNSUPPORTED_SITE` for a site the weighting does not list, or
+   *   any site with a loss-level weighting.
+   */
   constructor(options: EngineOptions) {
     this.model = options.model;
     this.frozen = frozenVariableNames(options.model, options.freeze);
@@ -283,6 +344,13 @@ export class TrainStepEngine<S = unknown> {
       }
     });
     this.site = resolveSite(this.weighting, options.site);
+    if (options.nonFinite !== undefined && options.nonFinite !== 'throw' && options.nonFinite !== 'skip') {
+      throw new MtlError('BAD_CONFIG', `nonFinite must be 'throw' or 'skip', got ${JSON.stringify(options.nonFinite)}`, {
+        expected: ['throw', 'skip'],
+        received: options.nonFinite,
+      });
+    }
+    this.nonFinite = options.nonFinite ?? 'throw';
     const context: WeightingContext = { taskNames: this.model.taskNames, tasks: this.tasks, seed: options.seed };
     this.state = this.weighting.init(context);
     if (this.weighting.level === 'loss' && this.weighting.parameters) {
@@ -293,25 +361,46 @@ export class TrainStepEngine<S = unknown> {
     }
     // The optimiser's slot order, fixed by the model's structure (not by which tasks happen to be
     // active in the first step), so a run resumed from a checkpoint lines its slots up the same way.
-    const names = [
-      ...this.model.sharedVariables().map((v) => v.name),
-      ...this.model.taskNames.flatMap((task) => this.model.taskVariables(task).map((v) => v.name)),
-      ...Object.values(this.weightingParams).map((v) => v.name),
+    const variables = [
+      ...this.model.sharedVariables(),
+      ...this.model.taskNames.flatMap((task) => this.model.taskVariables(task)),
+      ...Object.values(this.weightingParams),
     ];
-    for (const name of names) {
-      if (!this.slotIndex.has(name)) {
-        this.slotIndex.add(name);
-        this.slotOrder.push(name);
+    for (const variable of variables) {
+      if (!this.slotIndex.has(variable.name)) {
+        this.slotIndex.add(variable.name);
+        this.slotOrder.push(variable.name);
+        this.slotShapeList.push([...variable.shape]);
       }
     }
   }
 
+  /** Optimiser steps taken so far: the `step` of the next report. */
   get step(): number {
     return this.stepCount;
   }
 
+  /** Sets the step count (restoring a checkpoint); the value is not checked. */
   set step(value: number) {
     this.stepCount = value;
+  }
+
+  /**
+   * The shapes of the variables in the order the optimiser holds their slots (one slot set per
+   * variable, in this order): `loadCheckpoint` checks stored optimiser slots against them.
+   */
+  slotShapes(): number[][] {
+    return this.slotShapeList.map((shape) => [...shape]);
+  }
+
+  /** Steps skipped so far under the 'skip' policy (see {@link NonFinitePolicy}). */
+  get skips(): number {
+    return this.skipCount;
+  }
+
+  /** Sets the skip count (restoring a checkpoint); the value is not checked. */
+  set skips(value: number) {
+    this.skipCount = value;
   }
 
   /** The weighting's state (serialisable); a checkpoint stores it. */
@@ -319,6 +408,7 @@ export class TrainStepEngine<S = unknown> {
     return this.state;
   }
 
+  /** Replaces the weighting's state (restoring a checkpoint); the value is not checked. */
   set weightingState(state: S) {
     this.state = state;
   }
@@ -473,6 +563,9 @@ export class TrainStepEngine<S = unknown> {
         tasks: [...prepared.activeTasks],
         values: Array.from({ length: size }, (_, i) => Array.from(values.subarray(i * size, (i + 1) * size))),
       };
+    } catch (error) {
+      releaseAbandonedTape();
+      throw error;
     } finally {
       gradients?.dispose();
       prepared.dispose();
@@ -480,8 +573,14 @@ export class TrainStepEngine<S = unknown> {
   }
 
   /**
-   * One optimiser step. Throws NON_FINITE_LOSS (and changes nothing: no variable, no weighting
-   * state, no step count) when a task loss, a weight or the update is not finite.
+   * One optimiser step. When a task loss, a weight or the update is not finite it changes no
+   * variable, optimiser slot or weighting state, and then, by the engine's `nonFinite` policy,
+   * throws NON_FINITE_LOSS (the step count stays) or returns a report with `skipped: true` (the
+   * step and skip counts advance).
+   *
+   * @param epoch - Copied into the report and the weighting's step info. Default: 0.
+   * @throws MtlError `BAD_DATA` when no task has a labelled example in the batch, besides the
+   *   errors of `prepareBatch`.
    */
   runStep(batch: Batch, epoch = 0): StepReport {
     return this.execute(this.prepare(batch), epoch, runSync);
@@ -502,11 +601,21 @@ export class TrainStepEngine<S = unknown> {
         throw new MtlError('BAD_DATA', `no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
       }
       const result = run(this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch));
-      if (result instanceof Promise) return result.finally(finishUp) as R;
+      if (result instanceof Promise) {
+        return result.then(
+          (report) => (finishUp(), report),
+          (error: unknown) => {
+            finishUp();
+            releaseAbandonedTape();
+            throw error;
+          },
+        ) as R;
+      }
       finishUp();
       return result;
     } catch (error) {
       finishUp();
+      releaseAbandonedTape();
       throw error;
     }
   }
@@ -547,6 +656,7 @@ export class TrainStepEngine<S = unknown> {
         return total as Scalar;
       }, variables));
       const report = yield* this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
+      if (report.skipped) return this.skipped(report);
       this.optimizer.applyGradients(this.forOptimizer(grads));
       this.state = nextState as S;
       this.stepCount += 1;
@@ -669,6 +779,7 @@ export class TrainStepEngine<S = unknown> {
       owned.push(objective);
       const report = yield* this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
       if (reportedGramian) report.gramian = reportedGramian;
+      if (report.skipped) return this.skipped(report);
       this.optimizer.applyGradients(this.forOptimizer(update));
       this.state = nextState;
       this.stepCount += 1;
@@ -714,27 +825,8 @@ export class TrainStepEngine<S = unknown> {
       weights === null ? new Array<number>(count).fill(Number.NaN) : weights instanceof tf.Tensor ? Array.from(data.subarray(count + 1, count + 1 + count)) : [...weights];
     const updateNorm = data[data.length - 1]!;
 
-    const badTasks = prepared.activeTasks.filter((_, k) => !Number.isFinite(lossValues[k]!));
-    if (badTasks.length) {
-      throw new MtlError(
-        'NON_FINITE_LOSS',
-        `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${badTasks.map((t) => `'${t}'`).join(', ')} at step ${this.stepCount}; no variable was updated`,
-        { task: badTasks[0], tasks: badTasks, step: this.stepCount },
-      );
-    }
-    const badWeights = weights === null ? [] : prepared.activeTasks.filter((_, k) => !Number.isFinite(weightValues[k]!));
-    if (badWeights.length || !Number.isFinite(objectiveValue) || !Number.isFinite(updateNorm)) {
-      const what = badWeights.length
-        ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${badWeights.map((t) => `'${t}'`).join(', ')}`
-        : !Number.isFinite(objectiveValue)
-          ? `the weighted objective of weighting '${this.weighting.name}' is not finite`
-          : 'the update (gradient) is not finite';
-      throw new MtlError('NON_FINITE_LOSS', `${what} at step ${this.stepCount}; no variable was updated`, {
-        task: badWeights[0],
-        plugin: this.weighting.name,
-        step: this.stepCount,
-      });
-    }
+    const problem = this.nonFiniteProblem(prepared.activeTasks, lossValues, weights === null ? null : weightValues, objectiveValue, updateNorm);
+    if (problem && this.nonFinite === 'throw') throw problem;
     const losses: Record<string, number> = {};
     const reportedWeights: Record<string, number> = {};
     const active: Record<string, boolean> = {};
@@ -751,7 +843,62 @@ export class TrainStepEngine<S = unknown> {
         `weighting '${this.weighting.name}': its solver stopped before converging at step ${this.stepCount} (residual ${solver.residual.toExponential(2)} after ${solver.iterations} iterations); the weights may be inexact`,
       );
     }
-    return { step: this.stepCount, epoch, loss: objectiveValue, losses, weights: reportedWeights, active, diagnostics, warnings };
+    if (problem) warnings.push(problem.message.replace('no variable was updated', 'step skipped'));
+    return {
+      step: this.stepCount,
+      epoch,
+      loss: objectiveValue,
+      losses,
+      weights: reportedWeights,
+      active,
+      diagnostics,
+      warnings,
+      skipped: problem !== null,
+      skips: this.skipCount + (problem ? 1 : 0),
+    };
+  }
+
+  /**
+   * The first non-finite number of a step, as the NON_FINITE_LOSS error that names it: a task
+   * loss (naming the tasks), else a task weight (naming the weighting and tasks), else the
+   * objective, else the update's squared norm (which is NaN or Inf when any gradient entry is).
+   */
+  private nonFiniteProblem(
+    tasks: readonly string[],
+    losses: readonly number[],
+    weights: readonly number[] | null,
+    objective: number,
+    updateNorm: number,
+  ): MtlError | null {
+    const step = this.stepCount;
+    const badTasks = tasks.filter((_, k) => !Number.isFinite(losses[k]!));
+    if (badTasks.length) {
+      return new MtlError(
+        'NON_FINITE_LOSS',
+        `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${badTasks.map((t) => `'${t}'`).join(', ')} at step ${step}; no variable was updated`,
+        { task: badTasks[0], tasks: badTasks, step },
+      );
+    }
+    const badWeights = weights === null ? [] : tasks.filter((_, k) => !Number.isFinite(weights[k]!));
+    if (!badWeights.length && Number.isFinite(objective) && Number.isFinite(updateNorm)) return null;
+    const what = badWeights.length
+      ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${badWeights.map((t) => `'${t}'`).join(', ')}`
+      : !Number.isFinite(objective)
+        ? `the weighted objective of weighting '${this.weighting.name}' is not finite`
+        : 'the update (gradient) is not finite';
+    return new MtlError('NON_FINITE_LOSS', `${what} at step ${step}; no variable was updated`, {
+      task: badWeights[0],
+      tasks: badWeights,
+      plugin: this.weighting.name,
+      step,
+    });
+  }
+
+  /** A skipped step: nothing applied, the weighting state kept; only the counters move. */
+  private skipped(report: StepReport): StepReport {
+    this.stepCount += 1;
+    this.skipCount += 1;
+    return report;
   }
 
   /**
@@ -767,6 +914,7 @@ export class TrainStepEngine<S = unknown> {
       if (!this.slotIndex.has(name)) {
         this.slotIndex.add(name);
         this.slotOrder.push(name);
+        this.slotShapeList.push([...update[name]!.shape]);
       }
     }
     const ordered: Record<string, Tensor | undefined> = {};
@@ -774,9 +922,24 @@ export class TrainStepEngine<S = unknown> {
     return ordered as NamedTensorMap;
   }
 
+  /** Disposes the weighting's trainable parameters (`weightingParams`); the model and optimiser stay the caller's. */
   dispose(): void {
     Object.values(this.weightingParams).forEach((v) => v.dispose());
   }
+}
+
+/**
+ * tfjs keeps the tensors a gradient tape saves for its backward pass outside every tidy scope,
+ * and frees them only when that backward pass completes. A forward function that throws (a
+ * plugin's combine() refusing its input, a model error) leaves them alive: this frees them. It
+ * reads tfjs's engine state, which offers no public call for it; it does nothing while a tape is
+ * still being recorded (gradientDepth > 0) or when there is none.
+ */
+function releaseAbandonedTape(): void {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; activeTape?: { saved?: Tensor[] }[] | null } }).state;
+  if (!state || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
+  for (const node of state.activeTape) node.saved?.forEach((tensor) => tensor.dispose());
+  state.activeTape = null;
 }
 
 function frozenVariableNames(model: MultiTaskModel, freeze: FreezeOptions | undefined): ReadonlySet<string> {

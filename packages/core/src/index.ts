@@ -52,7 +52,7 @@ export type { RngState } from './rng';
 export { Registry, checkOptionTaskNames, checkOptions, createRegistry, defaultRegistry, register } from './registry';
 export type { KindOf, PluginKinds, RegisterOptions } from './registry';
 export { TrainStepEngine, labelledCounts, prepareBatch } from './engine';
-export type { EngineOptions, FreezeOptions, PreparedBatch, TaskGradients } from './engine';
+export type { EngineOptions, FreezeOptions, NonFinitePolicy, PreparedBatch, TaskGradients } from './engine';
 export { Trainer, evaluateModel } from './trainer';
 export type {
   EpochReport,
@@ -82,12 +82,22 @@ export { deltaM, metricDirection } from './losses/delta-m';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
+  checkManifest,
   decodeCheckpoint,
   encodeCheckpoint,
   readCheckpointFile,
   writeCheckpointFile,
 } from './checkpoint';
 export type { Checkpoint, CheckpointGroup, CheckpointManifest, CheckpointTensor } from './checkpoint';
+export {
+  checkpointFromBlob,
+  checkpointToBlob,
+  deleteCheckpointIndexedDB,
+  listCheckpointsIndexedDB,
+  readCheckpointIndexedDB,
+  writeCheckpointIndexedDB,
+} from './checkpoint-storage';
+export type { IndexedDbCheckpointOptions } from './checkpoint-storage';
 export { dense } from './nn/dense';
 export { DenseStack } from './nn/mlp';
 export { ConvStack, conv2d, layerNorm } from './nn/conv';

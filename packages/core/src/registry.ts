@@ -12,10 +12,15 @@ import {
 
 /** The plugin kinds the core knows; third parties may add others (e.g. 'dataset'). */
 export interface PluginKinds {
+  /** Sharing strategies (`'hard'`, `'mmoe'`, …). */
   sharing: SharingStrategy<any>;
+  /** Task weightings (`'ew'`, `'pcgrad'`, …). */
   weighting: Weighting<any>;
+  /** tfjs backends, chosen by `useBackend`. */
   backend: Backend;
+  /** Data adapters (`'csv'`, `'jsonl'`, `'idx'`). */
   data: DataAdapter;
+  /** Named datasets (`'synthetic'`, `'multi-mnist'`, …). */
   dataset: DatasetPlugin;
 }
 
@@ -25,6 +30,7 @@ export interface PluginKinds {
  */
 export type KindOf<K extends string> = K extends keyof PluginKinds ? PluginKinds[K] : Plugin;
 
+/** Options of `Registry.register` and `register`. */
 export interface RegisterOptions {
   /** Replace a plugin of the same kind and name instead of throwing. */
   replace?: boolean;
@@ -49,6 +55,13 @@ export interface RegisterOptions {
 export class Registry {
   private readonly byKind = new Map<string, Map<string, Plugin>>();
 
+  /**
+   * Adds a plugin under its kind and name; returns it.
+   *
+   * @throws MtlError BAD_CONFIG when `kind` or `name` is not a non-empty string or `apiVersion` not a
+   *   number; INCOMPATIBLE_PLUGIN when `apiVersion` is not in `SUPPORTED_API_VERSIONS`;
+   *   DUPLICATE_PLUGIN when the name is taken and `options.replace` is not set.
+   */
   register<P extends Plugin>(plugin: P, options: RegisterOptions = {}): P {
     checkPluginShape(plugin);
     if (!SUPPORTED_API_VERSIONS.includes(plugin.apiVersion)) {
@@ -74,6 +87,11 @@ export class Registry {
     return plugin;
   }
 
+  /**
+   * The plugin registered under `kind` and `name`, as registered (see `resolve` to configure it).
+   *
+   * @throws MtlError UNKNOWN_PLUGIN, listing the names registered for that kind, when there is none.
+   */
   get<K extends string>(kind: K, name: string): KindOf<K> {
     const plugin = this.byKind.get(kind)?.get(name);
     if (!plugin) {
@@ -90,6 +108,9 @@ export class Registry {
   /**
    * A registered plugin by name, configured with `options` through its `configure` (a plugin
    * without one accepts no options).
+   *
+   * @throws MtlError UNKNOWN_PLUGIN for an unregistered name; BAD_CONFIG when `options` is not an
+   *   object, or is non-empty for a plugin without `configure` (and whatever `configure` throws).
    */
   resolve<K extends string>(kind: K, reference: string | PluginReference): KindOf<K> {
     const { name, options } = typeof reference === 'string' ? { name: reference, options: undefined } : reference;
@@ -106,6 +127,7 @@ export class Registry {
     return plugin.configure(options) as KindOf<K>;
   }
 
+  /** Whether a plugin of this kind and name is registered. */
   has(kind: string, name: string): boolean {
     return this.byKind.get(kind)?.has(name) ?? false;
   }
@@ -120,6 +142,11 @@ export class Registry {
     return [...(this.byKind.get(kind)?.values() ?? [])] as KindOf<K>[];
   }
 
+  /**
+   * Removes a registered plugin.
+   *
+   * @throws MtlError UNKNOWN_PLUGIN when no plugin of this kind and name is registered.
+   */
   unregister(kind: string, name: string): void {
     if (!this.byKind.get(kind)?.delete(name)) {
       throw new MtlError('UNKNOWN_PLUGIN', `cannot unregister ${kind} plugin '${name}': it is not registered`, {

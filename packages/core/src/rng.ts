@@ -1,7 +1,7 @@
+import { MtlError } from './errors';
 /**
- * A small seeded generator (xoshiro128**, Blackman & Vigna 2018) whose whole state is four
- * 32-bit integers, so a plugin can keep it in its serialisable state and a checkpoint can restore
- * the exact stream.
+ * The whole state of an {@link Rng}: four unsigned 32-bit integers. It survives JSON,
+ * so a plugin can keep it in its serialisable state and a checkpoint can restore the exact stream.
  */
 export type RngState = readonly [number, number, number, number];
 
@@ -16,6 +16,11 @@ function splitmix32(seed: number): () => number {
   };
 }
 
+/**
+ * A small seeded generator (xoshiro128**, Blackman & Vigna 2018) whose whole state is four
+ * 32-bit integers, so a plugin can keep it in its serialisable state and a checkpoint can restore
+ * the exact stream. Seeding goes through splitmix32. Not for cryptography.
+ */
 export class Rng {
   private s0: number;
   private s1: number;
@@ -34,9 +39,14 @@ export class Rng {
     return new Rng(state);
   }
 
+  /**
+   * A generator that continues the stream `state` was taken from (see `state()`).
+   *
+   * @throws MtlError `BAD_CONFIG` when `state` is not four unsigned 32-bit integers.
+   */
   static fromState(state: RngState): Rng {
-    if (state.length !== 4 || state.some((s) => !Number.isInteger(s) || s < 0 || s > 0xffffffff)) {
-      throw new RangeError(`RNG state must be four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
+    if (!Array.isArray(state) || state.length !== 4 || state.some((s) => !Number.isInteger(s) || s < 0 || s > 0xffffffff)) {
+      throw new MtlError('BAD_CONFIG', `RNG state must be four unsigned 32-bit integers, got ${JSON.stringify(state)}`, { received: state });
     }
     return new Rng(state);
   }
@@ -73,7 +83,7 @@ export class Rng {
 
   /** An integer uniform in [0, n). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`int(n) needs a positive integer n, got ${n}`);
+    if (!Number.isInteger(n) || n <= 0) throw new MtlError('BAD_CONFIG', `int(n) needs a positive integer n, got ${n}`, { received: n });
     return Math.floor(this.next() * n);
   }
 

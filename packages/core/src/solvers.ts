@@ -3,17 +3,23 @@
 
 /** How a solver ended: the KKT residual (relative to the problem's scale) and its iteration count. */
 export interface SolverReport {
+  /** The KKT (or, for `symmetricEigen`, off-diagonal) residual, relative to the problem's scale. */
   residual: number;
+  /** Iterations of the solver's main loop (Jacobi sweeps for `symmetricEigen`). */
   iterations: number;
+  /** Whether `residual` met the solver's tolerance: 1e-6 for the QP solvers, 1e-12 for `symmetricEigen`. */
   converged: boolean;
 }
 
+/** A dense matrix as an array of rows. */
 export type Matrix = number[][];
 
+/** The product `matrix · vector` (one entry per row). */
 export function matVec(matrix: Matrix, vector: readonly number[]): number[] {
   return matrix.map((row) => row.reduce((sum, value, j) => sum + value * vector[j]!, 0));
 }
 
+/** The inner product Σ_i a_i b_i (over `a`'s length). */
 export function dot(a: readonly number[], b: readonly number[]): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
@@ -56,6 +62,7 @@ export function choleskySolve(a: Matrix, b: readonly number[]): number[] | null 
   return x;
 }
 
+/** Options of the QP solvers (`nonnegativeQp`, `minNormPoint`, `dualConeProjectionWeights`). */
 export interface NonnegativeQpOptions {
   /** Iteration limit of the active-set loop (default 100·n + 100). */
   maxIterations?: number;
@@ -70,7 +77,16 @@ export interface NonnegativeQpOptions {
  * together, and a ridge makes a singular Q definite. KKT at the answer: g = Qx + c ≥ 0, x ≥ 0,
  * xᵢgᵢ = 0; `residual` = max_i |min(xᵢ, gᵢ)| on the scaled problem.
  */
-export function nonnegativeQp(q: Matrix, c: readonly number[], options: NonnegativeQpOptions = {}): { x: number[]; report: SolverReport } {
+export function nonnegativeQp(
+  q: Matrix,
+  c: readonly number[],
+  options: NonnegativeQpOptions = {},
+): {
+  /** The minimiser, x ≥ 0. */
+  x: number[];
+  /** Residual, iterations and convergence. */
+  report: SolverReport;
+} {
   const n = c.length;
   const scale = maxAbsDiagonal(q) || Math.max(...c.map(Math.abs), 1);
   const ridge = (options.ridge ?? 1e-10) * (maxAbsDiagonal(q) / scale || 1);
@@ -149,7 +165,15 @@ export function nonnegativeQp(q: Matrix, c: readonly number[], options: Nonnegat
  * λ = αᵀGα = 1 / 1ᵀβ. `residual`: max over i of the violation of (Gα)ᵢ ≥ λ, and of |(Gα)ᵢ − λ|
  * on the support, relative to G's largest diagonal entry.
  */
-export function minNormPoint(gramian: Matrix, options: NonnegativeQpOptions = {}): { weights: number[]; report: SolverReport } {
+export function minNormPoint(
+  gramian: Matrix,
+  options: NonnegativeQpOptions = {},
+): {
+  /** α*, on the simplex (1/T each when G is zero). */
+  weights: number[];
+  /** Residual, iterations and convergence. */
+  report: SolverReport;
+} {
   const n = gramian.length;
   if (n === 1) return { weights: [1], report: { residual: 0, iterations: 0, converged: true } };
   const scale = maxAbsDiagonal(gramian);
@@ -179,7 +203,16 @@ export function minNormPoint(gramian: Matrix, options: NonnegativeQpOptions = {}
  * 1e-4 times the largest (measured: an update left at cos −0.1 with such a task on raw G). A zero
  * row constrains nothing and keeps its preference weight.
  */
-export function dualConeProjectionWeights(gramian: Matrix, preference: readonly number[], options: NonnegativeQpOptions = {}): { weights: number[]; report: SolverReport } {
+export function dualConeProjectionWeights(
+  gramian: Matrix,
+  preference: readonly number[],
+  options: NonnegativeQpOptions = {},
+): {
+  /** w ≥ u, one per row of G; the projected vector is Jᵀw. */
+  weights: number[];
+  /** The QP's residual, iterations and convergence. */
+  report: SolverReport;
+} {
   const norms = gramian.map((row, i) => Math.sqrt(Math.max(row[i]!, 0)));
   const rows = norms.flatMap((norm, i) => (norm > 0 && Number.isFinite(norm) ? [i] : []));
   const weights = [...preference];
@@ -243,7 +276,20 @@ export function projectToSimplex(vector: readonly number[], total = 1): number[]
  * precision for the small matrices here; `report.residual` = off-diagonal Frobenius norm left,
  * relative to ‖A‖_F.
  */
-export function symmetricEigen(matrix: Matrix, options: { maxSweeps?: number } = {}): { values: number[]; vectors: Matrix; report: SolverReport } {
+export function symmetricEigen(
+  matrix: Matrix,
+  options: {
+    /** Limit on Jacobi sweeps (default 100). */
+    maxSweeps?: number;
+  } = {},
+): {
+  /** Eigenvalues, in decreasing order. */
+  values: number[];
+  /** Eigenvectors as columns: `vectors[i][k]` is entry i of the k-th vector. */
+  vectors: Matrix;
+  /** Off-diagonal residual and sweep count. */
+  report: SolverReport;
+} {
   const n = matrix.length;
   const a = matrix.map((row) => [...row]);
   const v: Matrix = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));

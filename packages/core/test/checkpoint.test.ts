@@ -14,8 +14,9 @@ import {
   writeCheckpointFile,
   type Batch,
   type Checkpoint,
+  type CheckpointManifest,
 } from '../src/index';
-import { fixedBatch, learnedScale, TASKS, tinyModel } from './fixtures';
+import { fixedBatch, fixedGramian, learnedScale, TASKS, tinyModel } from './fixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtljs-ckpt-'));
 beforeAll(async () => {
@@ -112,5 +113,45 @@ describe('checkpoints', () => {
     const renamed = { ...saved, manifest: { ...saved.manifest, weighting: { ...saved.manifest.weighting, name: 'pcgrad' } } };
     await expect(trainer.loadCheckpoint(renamed)).rejects.toThrow(/weighting 'pcgrad'; this trainer uses 'ew'/);
     for (const t of [trainer, other, sgd]) t.dispose();
+  });
+
+  it('BAD_CHECKPOINT, before anything changes, for another site, apiVersion, slot layout, weighting state shape or layer width', async () => {
+    const make = (options: { site?: 'shared' | 'features'; width?: number } = {}) =>
+      new Trainer({ model: tinyModel(TASKS, { seed: 6, inputSize: options.width ?? 5 }), weighting: fixedGramian([1, 1, 1]), site: options.site ?? 'shared', seed: 1 });
+    const trainer = make();
+    trainer.step(batches[0]!);
+    const saved = await trainer.saveCheckpoint();
+    expect(saved.manifest.weighting).toMatchObject({ name: 'fixed-gramian', apiVersion: 1, level: 'gramian', site: 'shared' });
+    const target = make();
+    const values = variableValues(target);
+    const manifest = saved.manifest;
+    const variant = (change: (m: CheckpointManifest) => void): Checkpoint => {
+      const copy = structuredClone(manifest);
+      change(copy);
+      return { manifest: copy, data: saved.data };
+    };
+    const cases: [Checkpoint, RegExp][] = [
+      [variant((m) => (m.weighting.site = 'features')), /ran at level 'gramian', site "features"; this trainer's at level 'gramian', site "shared"/],
+      [variant((m) => (m.weighting.apiVersion = 2)), /apiVersion 2; this trainer's has 1/],
+      [variant((m) => (m.weighting.state = { calls: 'seven' })), /state of weighting 'fixed-gramian' does not fit it: state.calls is a string, expected a number/],
+      [variant((m) => (m.weighting.state = {})), /state.calls is missing/],
+      [variant((m) => m.tensors.splice(m.tensors.findIndex((t) => t.group === 'optimizer') + 1, 1)), /optimiser slots; this trainer's \d+ variables take a multiple of/],
+      [variant((m) => (m.tensors.find((t) => t.group === 'model')!.name = 'renamed')), /model variable 'renamed', which this trainer does not/],
+      [variant((m) => (m.position = { batch: -1, epochRng: [1, 2, 3, 4] })), /manifest.position must be/],
+      [variant((m) => (m.rng = [0, 0, 0, 0])), /manifest.rng must be four unsigned 32-bit integers, not all 0/],
+    ];
+    for (const [checkpoint, pattern] of cases) {
+      const error = await target.loadCheckpoint(checkpoint).then(() => null, (e: unknown) => e);
+      expect(isMtlError(error, 'BAD_CHECKPOINT'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(pattern);
+    }
+    // A model whose first layer is wider: caught by the shape check, not by tfjs.
+    const wider = make({ width: 7 });
+    await expect(wider.loadCheckpoint(saved)).rejects.toThrow(/is \[5, \d+\] in the checkpoint, \[7, \d+\] here/);
+    expect(variableValues(target)).toEqual(values);
+    expect(target.stepCount).toBe(0);
+    await target.loadCheckpoint(saved);
+    expect(target.stepCount).toBe(1);
+    for (const t of [trainer, target, wider]) t.dispose();
   });
 });

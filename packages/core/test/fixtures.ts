@@ -17,6 +17,7 @@ export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize
   const heads = new Map(
     tasks.map((t) => [t.name, new DenseStack({ inputSize: 6, units: [4, t.units], activation: 'relu', outputActivation: 'linear', scope: `${scope}/head/${t.name}`, rng })]),
   );
+  const local = (name: string) => name.slice(scope.length + 1);
   const all = (): Variable[] => [...encoder.variables(), ...tasks.flatMap((t) => heads.get(t.name)!.variables())];
   const model: MultiTaskModel = {
     tasks,
@@ -31,8 +32,9 @@ export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize
     sharedVariables: () => encoder.variables(),
     lastSharedVariables: () => encoder.lastLayerVariables(),
     taskVariables: (task) => heads.get(task)!.variables(),
-    getWeights: () => Object.fromEntries(all().map((v) => [v.name, tf.clone(v)])) as NamedTensorMap,
-    setWeights: (weights) => all().forEach((v) => v.assign(weights[v.name]!)),
+    // Keyed without the per-model prefix, as WeightTable keys real strategies' weights.
+    getWeights: () => Object.fromEntries(all().map((v) => [local(v.name), tf.clone(v)])) as NamedTensorMap,
+    setWeights: (weights) => all().forEach((v) => v.assign(weights[local(v.name)]!)),
     dispose: () => {
       encoder.dispose();
       heads.forEach((h) => h.dispose());

@@ -1,14 +1,22 @@
 import { MtlError } from '@mtljs/core';
 import { coordinate, escapeHtml, formatTick, niceTicks, PALETTE, textWidth } from './svg';
 
+/** Options of `barChart`. */
 export interface BarChartOptions {
+  /** Drawn above the bars and used as the `aria-label`. */
   title: string;
   /** One horizontal bar per entry, top to bottom; a null value draws no bar and says 'n/a'. */
-  bars: { label: string; value: number | null }[];
+  bars: {
+    /** Written left of the bar and in its `data-label`. */
+    label: string;
+    /** The bar's length from the zero line; `null` (or not finite) for none. */
+    value: number | null;
+  }[];
   /** Axis label under the bars, e.g. 'Δm (%)'. */
   xLabel?: string;
   /** Appended to each bar's value text (e.g. '%'). */
   unit?: string;
+  /** Width of the `viewBox` in SVG user units (px); the height follows from the number of bars. Default: 640. */
   width?: number;
 }
 
@@ -25,6 +33,8 @@ function signed(value: number, unit: string): string {
  * Horizontal bars from a zero line (blue right of it, vermillion left of it), each labelled with
  * its value. The root `<svg>` has `class="mtl-chart" data-chart="bar"`; each bar is a
  * `rect.mtl-bar` with `data-label` and `data-value`.
+ *
+ * @throws MtlError `BAD_CONFIG` when `bars` is not an array.
  */
 export function barChart(options: BarChartOptions): string {
   if (!Array.isArray(options?.bars)) throw new MtlError('BAD_CONFIG', `barChart '${options?.title}': 'bars' must be an array of { label, value }`, { field: 'bars' });

@@ -1,14 +1,17 @@
 import { MtlError } from '@mtljs/core';
 import { coordinate, escapeHtml, formatValue, textWidth } from './svg';
 
+/** Options of `heatmap`. */
 export interface HeatmapOptions {
+  /** Drawn above the grid and used as the `aria-label`. */
   title: string;
   /** Row and column labels, in order. */
   labels: string[];
   /** labels.length × labels.length values; null where undefined. */
   values: (number | null)[][];
-  /** Colour scale ends (default −1 and 1); values beyond them get the end colours. */
+  /** Lower end of the colour scale; values below it get the end colour. Default: −1. */
   min?: number;
+  /** Upper end of the colour scale, greater than `min`; values above it get the end colour. Default: 1. */
   max?: number;
 }
 
@@ -47,6 +50,9 @@ function cellText(value: number | null): string {
  * out without colour. The root `<svg>` has `class="mtl-chart" data-chart="heatmap"`; each cell is
  * a `rect.mtl-cell` with `data-row`, `data-col` and `data-value` ('' for null), and negative cells
  * have the class `mtl-negative` too.
+ *
+ * @throws MtlError `BAD_CONFIG` when `labels` or `values` is not an array, `values` is not
+ * labels.length × labels.length, or `max` is not greater than `min`.
  */
 export function heatmap(options: HeatmapOptions): string {
   const { labels, values } = options ?? {};

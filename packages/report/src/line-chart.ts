@@ -2,8 +2,14 @@ import { MtlError } from '@mtljs/core';
 import { downsample, MAX_POINTS, type Point } from './series';
 import { coordinate, escapeHtml, extent, formatTick, logTicks, niceTicks, seriesStyle, textWidth } from './svg';
 
+/** One line of a `lineChart`. */
 export interface LineSeries {
+  /** Legend entry and the path's `data-series`; a `faint` series takes the colour of the series of this name. */
   name: string;
+  /**
+   * `[x, y]` points, y `null` (or not finite) for a gap that breaks the line; points with a
+   * non-finite x are dropped, the rest drawn in x order.
+   */
   points: Point[];
   /**
    * Drawn thin and pale behind the others, without a legend entry, in the colour of the series
@@ -12,14 +18,21 @@ export interface LineSeries {
   faint?: boolean;
 }
 
+/** Options of `lineChart`. */
 export interface LineChartOptions {
+  /** Drawn above the chart and used as the `aria-label`. */
   title: string;
+  /** Label under the x axis (e.g. 'step'). */
   xLabel: string;
+  /** Label beside the y axis; ' (log scale)' is appended when `logY`. */
   yLabel: string;
+  /** The lines, one colour each in order (the `PALETTE`, then dashed once its 8 colours repeat). */
   series: LineSeries[];
   /** A logarithmic y axis; values ≤ 0 then become gaps. */
   logY?: boolean;
+  /** Width of the `viewBox` in SVG user units (px). Default: 640. */
   width?: number;
+  /** Height of the `viewBox` in SVG user units (px). Default: 320. */
   height?: number;
 }
 
@@ -73,6 +86,8 @@ function pathData(points: Point[], sx: (x: number) => number, sy: (y: number) =>
  * series downsampled to at most 1000 points (min/max per bucket). The root `<svg>` has
  * `class="mtl-chart" data-chart="line"`; each series is a `path.mtl-series` with `data-series`
  * and `data-points` (the non-null points drawn).
+ *
+ * @throws MtlError `BAD_CONFIG` when `series` is not an array or a series is not `{ name, points }`.
  */
 export function lineChart(options: LineChartOptions): string {
   if (!Array.isArray(options?.series)) throw new MtlError('BAD_CONFIG', `lineChart '${options?.title}': 'series' must be an array of { name, points }`, { field: 'series' });

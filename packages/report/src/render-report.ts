@@ -18,9 +18,14 @@ import type { RunLog, TaskValues } from './run-log';
 import { smooth, smoothingSpan, type Point } from './series';
 import { escapeHtml, extent, formatValue } from './svg';
 
+/** Options of `renderReport`. */
 export interface RenderReportOptions {
   /** Page title (default 'mtljs training report'). */
   title?: string;
+  /**
+   * The runs, from `parseRunLog` / `readRunLog`, in page order; names must be unique. Single-task
+   * runs (`role: 'single-task'`, one task) are the Δm% baselines of their task.
+   */
   runs: RunLog[];
   /**
    * Single-task metric values per task (`{ task: { accuracy: 0.91 } }`) for Δm%, e.g. from a
@@ -361,7 +366,13 @@ function comparisonSection(runs: RunLog[], given: Record<string, Record<string, 
 /**
  * One self-contained HTML page for a set of runs: inline CSS and SVG only, no script and no
  * network request (a Content-Security-Policy forbids them), so the file shows everything offline.
- * Every string from the logs is escaped.
+ * Every string from the logs is escaped. Sections: a summary table, one section per run (losses,
+ * weights, validation per epoch, the heatmap of mean gradient cosines, warnings, checkpoints) and,
+ * when there are single-task runs or `baselines`, the comparison by Δm%. The same logs give the
+ * same bytes (the page holds no "generated at" time).
+ *
+ * @throws MtlError `BAD_CONFIG` when `runs` is not an array, an entry is not a run log, or two runs
+ * share a name.
  */
 export function renderReport(options: RenderReportOptions): string {
   if (!options || !Array.isArray(options.runs)) throw new MtlError('BAD_CONFIG', "renderReport: 'runs' must be an array of run logs (parseRunLog / readRunLog)", { field: 'runs' });

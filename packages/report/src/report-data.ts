@@ -4,10 +4,18 @@ import { extent } from './svg';
 
 /** A run's final evaluation: its last 'eval' record, else the validation of its last epoch that has one. */
 export interface FinalEvaluation {
+  /** The split evaluated: the `eval` record's `split`, or `'validation'`. */
   split: string;
+  /** Evaluation per task, `{ loss, count, metrics }`. */
   tasks: Record<string, TaskEvaluationRecord>;
 }
 
+/**
+ * A run's final metrics, as the summary table and Δm% use them: its last `eval` record, else the
+ * validation of its last epoch that has one.
+ *
+ * @returns `undefined` when the run has neither.
+ */
 export function finalEvaluation(log: RunLog): FinalEvaluation | undefined {
   const last = log.evals[log.evals.length - 1];
   if (last) return { split: last.split, tasks: last.tasks };
@@ -32,16 +40,28 @@ export function stepsTaken(log: RunLog): number {
   return log.epochs.reduce((sum, epoch) => sum + epoch.steps, 0);
 }
 
+/** The mean cosines of a run's `cosine` records (`meanCosines`): what the task-relationship heatmap shows. */
 export interface MeanCosines {
+  /** Row and column order of the matrices: the run's tasks, then any task found only in cosine records. */
   tasks: string[];
   /** Mean over the records where both tasks were present and the cosine defined; null where never. */
   mean: (number | null)[][];
-  /** Records in which each pair's cosine was below zero, and in which it was defined. */
+  /** Per pair: the records in which its cosine was below zero. */
   negative: number[][];
+  /** Per pair: the records in which its cosine was defined (both tasks present, not `null`). */
   counts: number[][];
+  /** Number of cosine records averaged. */
   records: number;
-  bySource: { gramian: number; probe: number };
+  /** Number of those records by `source`. */
+  bySource: {
+    /** Records from the weighting's Gramian. */
+    gramian: number;
+    /** Records from probes at the features site. */
+    probe: number;
+  };
+  /** Step of the earliest cosine record. */
   firstStep: number;
+  /** Step of the latest cosine record. */
   lastStep: number;
 }
 
@@ -49,6 +69,8 @@ export interface MeanCosines {
  * The mean pairwise cosine of the tasks' gradients over a run's cosine records, in the order of
  * the run's tasks. A record covers the tasks active at its step, so each pair is averaged over the
  * records that hold it.
+ *
+ * @returns `undefined` when the run has no cosine records.
  */
 export function meanCosines(log: RunLog): MeanCosines | undefined {
   if (log.cosines.length === 0) return undefined;
@@ -85,10 +107,13 @@ export function meanCosines(log: RunLog): MeanCosines | undefined {
   };
 }
 
+/** A task's baseline for Δm%: the final metrics of a single-task run, or values given directly. */
 export interface Baseline {
+  /** Metric values by name (`accuracy`, `rmse`, …), the undefined ones left out. */
   metrics: Record<string, number>;
   /** The single-task run it came from, or 'given' for `renderReport`'s `baselines` option. */
   source: string;
+  /** The split of the single-task run's final metrics; absent for given baselines. */
   split?: string;
 }
 
@@ -97,7 +122,15 @@ export interface Baseline {
  * final metrics for its own task, the first such run of a task winning; `given` (explicit metric
  * values per task) takes precedence. `notes` says what was skipped.
  */
-export function collectBaselines(runs: RunLog[], given: Record<string, Record<string, number>> = {}): { baselines: Record<string, Baseline>; notes: string[] } {
+export function collectBaselines(
+  runs: RunLog[],
+  given: Record<string, Record<string, number>> = {},
+): {
+  /** The baseline of each task that has one, by task name. */
+  baselines: Record<string, Baseline>;
+  /** One sentence per single-task run not used (several tasks, no final metrics, a task's second run). */
+  notes: string[];
+} {
   const baselines: Record<string, Baseline> = {};
   const notes: string[] = [];
   for (const log of runs) {
@@ -123,15 +156,24 @@ export function collectBaselines(runs: RunLog[], given: Record<string, Record<st
   return { baselines, notes };
 }
 
+/** One row of the report's comparison with single-task models: a multi-task run and its Δm%. */
 export interface DeltaMRow {
+  /** The multi-task run. */
   log: RunLog;
+  /** Its final metrics (`finalEvaluation`); `undefined` when it has none. */
   evaluation: FinalEvaluation | undefined;
   /** Δm% against the baselines, or null with the reason in `problem`. */
   value: number | null;
+  /** Why `value` is null: no final evaluation, a task without a baseline, or `deltaM`'s refusal. */
   problem?: string;
 }
 
-/** Δm% (core's `deltaM`) of a multi-task run's final metrics against the baselines. */
+/**
+ * Δm% (core's `deltaM`) of a multi-task run's final metrics against the baselines:
+ * Δm% = (100/T) Σ_t (1/K_t) Σ_k s_k (M_t,k − B_t,k) / |B_t,k| (Maninis et al. 2019; Vandenhende et
+ * al. 2021), positive when the multi-task model is better. Never throws for a run it cannot
+ * compare: `value` is then null and `problem` says why.
+ */
 export function deltaMRow(log: RunLog, baselines: Record<string, Baseline>): DeltaMRow {
   const evaluation = finalEvaluation(log);
   if (!evaluation) return { log, evaluation, value: null, problem: 'no final evaluation (no eval record, no validation)' };

@@ -89,6 +89,8 @@ function checkStep(record: Fields): void {
   checkTaskValues(record, 'losses');
   checkTaskValues(record, 'weights');
   need(record, 'ms', 'a number, null or absent', isOptionalNumber);
+  need(record, 'skipped', 'true or absent', (v) => v === undefined || v === true);
+  need(record, 'skips', 'a non-negative integer or absent', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 0));
 }
 
 function checkCosine(record: Fields): void {
@@ -107,6 +109,7 @@ function checkCosine(record: Fields): void {
 function checkEpoch(record: Fields): void {
   need(record, 'epoch', 'a number', isNumber);
   need(record, 'steps', 'a number', isNumber);
+  need(record, 'skipped', 'a non-negative integer or absent', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 0));
   checkTaskValues(record, 'trainLosses');
   checkTaskValues(record, 'meanWeights');
   if (record.validation !== undefined) checkEvaluations(record, 'validation');

@@ -128,6 +128,8 @@ describe('RunLogWriter', () => {
     weights: Object.fromEntries(Object.keys(losses).map((t) => [t, 1])),
     active: Object.fromEntries(Object.keys(losses).map((t) => [t, Number.isFinite(losses[t]!)])),
     warnings: [],
+    skipped: false,
+    skips: 0,
   });
   const start = { name: 'r', tasks: [{ name: 'a', kind: 'binary' as const, units: 1 }], sharing: 'hard', weighting: 'ew', site: null, backend: 'cpu', seed: 0 };
 

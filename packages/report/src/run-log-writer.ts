@@ -20,10 +20,17 @@ export type RunLogSink = (line: string) => void | Promise<void>;
  * The start record's fields; `type` and `version` are filled in, `startedAt` defaults to now, and
  * each task is written as `{ name, kind, units }` (so TaskSpecs can be passed as they are).
  */
-export type RunStartFields = Omit<RunStartRecord, 'type' | 'version' | 'startedAt'> & { startedAt?: string };
+export type RunStartFields = Omit<RunStartRecord, 'type' | 'version' | 'startedAt'> & {
+  /** When the run started (ISO 8601). Default: now. */
+  startedAt?: string;
+};
 
+/** Options of `RunLogWriter.callbacks`. */
 export interface RunLogCallbackOptions {
-  /** Write a step record (and the step's cosine record) every N steps, counting from step 0 (default 1). */
+  /**
+   * Write a step record (and the step's cosine record) when `step % every === 0`, so the first step
+   * is always logged; a positive integer (`BAD_CONFIG` otherwise). Default: 1.
+   */
   every?: number;
   /**
    * For weightings that compute no Gramian: a function giving one (e.g.
@@ -31,7 +38,12 @@ export interface RunLogCallbackOptions {
    * step records' `every`) after a step whose report has no Gramian; its cosines are written with
    * source 'probe'.
    */
-  probe?: { gramian: () => Promise<TaskGramian> | TaskGramian; every?: number };
+  probe?: {
+    /** Returns a Gramian of the active tasks' gradients (e.g. from `trainer.probeGramian`); called after the step. */
+    gramian: () => Promise<TaskGramian> | TaskGramian;
+    /** Probe when `step % every === 0`; a positive integer (`BAD_CONFIG` otherwise). Default: the step records' `every`. */
+    every?: number;
+  };
 }
 
 function positiveInteger(value: number | undefined, fallback: number, what: string): number {
@@ -46,7 +58,7 @@ const now = (): number => (typeof performance !== 'undefined' ? performance.now(
 /** Durations to the microsecond: the clock's digits beyond that are noise. */
 const milliseconds = (value: number): number => Math.round(value * 1000) / 1000;
 
-/** A TaskEvaluation as a record: non-finite numbers as null. */
+/** An evaluation report's tasks as `{ loss, count, metrics }` records (for `eval` and `epoch` records), non-finite numbers as null. */
 export function evaluationRecord(report: EvaluationReport): Record<string, TaskEvaluationRecord> {
   return Object.fromEntries(
     Object.entries(report.tasks).map(([task, evaluation]) => [
@@ -74,6 +86,10 @@ export class RunLogWriter {
   private ended = false;
   private stepsTaken = 0;
 
+  /**
+   * @param sink - Receives each line; a file (`runLogFileSink`), an array's push, a WebSocket's send.
+   * @throws MtlError `BAD_CONFIG` when `sink` is not a function.
+   */
   constructor(sink: RunLogSink) {
     if (typeof sink !== 'function') throw new MtlError('BAD_CONFIG', 'RunLogWriter needs a sink: a function (line: string) => void | Promise<void>');
     this.sink = sink;
@@ -87,6 +103,10 @@ export class RunLogWriter {
   /**
    * Hands one record to the sink, with non-finite numbers as null. A synchronous sink is called
    * at once; after an asynchronous one, later lines wait for it.
+   *
+   * @returns A promise that resolves when the line reached the sink; it rejects with MtlError
+   * `BAD_CONFIG` for a record before the `run` record, a second `run` record or a record after
+   * `end`, and with the sink's error when the sink fails (that write only).
    */
   write(record: RunLogRecord): Promise<void> {
     const problem = this.orderProblem(record);
@@ -130,6 +150,13 @@ export class RunLogWriter {
     while (this.pending) await this.pending;
   }
 
+  /**
+   * Writes the `run` record: `version` filled in, `startedAt` defaulting to now, each task reduced
+   * to `{ name, kind, units }` (so `TaskSpec`s can be passed as they are).
+   *
+   * @returns A promise that rejects with MtlError `BAD_CONFIG` when `name` is not a string, `tasks`
+   * is not a non-empty array, or `start` was already called.
+   */
   start(fields: RunStartFields): Promise<void> {
     const { name, startedAt, tasks, ...rest } = fields ?? ({} as RunStartFields);
     if (typeof name !== 'string' || !Array.isArray(tasks) || tasks.length === 0) {
@@ -150,8 +177,11 @@ export class RunLogWriter {
    * Trainer callbacks that log the run: a step record every `every` steps (with the milliseconds
    * since the previous step, or since the callbacks were made or the last epoch ended), the
    * step's cosine record from `report.gramian` at the same steps (or from `probe`), an epoch
-   * record at each epoch end (its `ms`: from the epoch's first step's start to its end, validation
-   * included), and a warning record for each warning.
+   * record at each epoch end (its `ms`: from the end of the previous epoch, or from this call, to
+   * this epoch's end, validation included), and a warning record for each warning (which the
+   * trainer then does not also print).
+   *
+   * @throws MtlError `BAD_CONFIG` when `every` or `probe.every` is not a positive integer.
    */
   callbacks(options: RunLogCallbackOptions = {}): TrainerCallbacks {
     const every = positiveInteger(options.every, 1, 'every');
@@ -165,7 +195,7 @@ export class RunLogWriter {
         const ms = milliseconds(time - mark);
         mark = time;
         this.stepsTaken = Math.max(this.stepsTaken, report.step + 1);
-        if (report.step % every === 0) {
+        if (report.step % every === 0 || report.skipped) {
           await this.write({
             type: 'step',
             step: report.step,
@@ -174,6 +204,8 @@ export class RunLogWriter {
             losses: taskValues(report.losses),
             weights: taskValues(report.weights),
             ms,
+            ...(report.skipped ? { skipped: true as const } : {}),
+            ...(report.skips > 0 ? { skips: report.skips } : {}),
           });
           if (report.gramian) await this.write(cosineRecord(report.step, 'gramian', report.gramian));
         }
@@ -191,6 +223,7 @@ export class RunLogWriter {
           type: 'epoch',
           epoch: report.epoch,
           steps: report.steps,
+          ...(report.skipped > 0 ? { skipped: report.skipped } : {}),
           trainLosses: taskValues(report.trainLosses),
           meanWeights: taskValues(report.meanWeights),
           ...(report.validation ? { validation: evaluationRecord(report.validation) } : {}),
@@ -207,10 +240,19 @@ export class RunLogWriter {
     return this.write({ type: 'eval', split, tasks: evaluationRecord(report) });
   }
 
-  checkpoint(fields: { epoch: number; step: number; path: string }): Promise<void> {
+  /** Writes a `checkpoint` record for a checkpoint saved at `path`. */
+  checkpoint(fields: {
+    /** 0-based epoch of the checkpoint. */
+    epoch: number;
+    /** 0-based optimiser step of the checkpoint. */
+    step: number;
+    /** Where the checkpoint was saved. */
+    path: string;
+  }): Promise<void> {
     return this.write({ type: 'checkpoint', epoch: fields.epoch, step: fields.step, path: fields.path });
   }
 
+  /** Writes a `warning` record (the callbacks' `onWarning` calls it for each trainer warning). */
   warning(step: number, message: string): Promise<void> {
     return this.write({ type: 'warning', step, message });
   }
@@ -236,7 +278,12 @@ function errorText(error: unknown): string {
  * A sink that writes a run log file (Node only; the file is created or truncated). `close()`
  * waits for the pending writes and closes the file.
  */
-export async function runLogFileSink(path: string): Promise<{ write: RunLogSink; close(): Promise<void> }> {
+export async function runLogFileSink(path: string): Promise<{
+  /** The sink to give `RunLogWriter`: appends each line to the file, in call order. */
+  write: RunLogSink;
+  /** Waits for the pending writes, then closes the file. */
+  close(): Promise<void>;
+}> {
   const { open } = await nodeBuiltin<typeof import('node:fs/promises')>('fs/promises');
   let handle: Awaited<ReturnType<typeof open>>;
   try {

@@ -23,6 +23,7 @@ import { tinySharing } from './test-fixtures';
 
 /** One training configuration run on every backend. */
 export interface BackendConformanceCase {
+  /** The weighting to train with, of any level. */
   weighting: Weighting<any>;
   /** Gradient site (gradient-level weightings; default: the weighting's first site). */
   site?: GradientSite;
@@ -30,6 +31,7 @@ export interface BackendConformanceCase {
   label?: string;
 }
 
+/** Options of `checkBackendConformance`; only `backends` is required. */
 export interface BackendConformanceOptions {
   /** The backends to compare, the reference among them. Unavailable ones are skipped, with the reason. */
   backends: readonly Backend[];
@@ -43,9 +45,12 @@ export interface BackendConformanceOptions {
   steps?: number;
   /** Largest absolute difference allowed on any compared number (default 1e-4). */
   tolerance?: number;
-  /** The model (default: a hard-sharing model, an MLP encoder and one linear head per task). */
+  /**
+   * The sharing strategy to build the model with (default: testkit's `'tiny'` hard-sharing model:
+   * the spec's MLP encoder and one linear head per task).
+   */
   strategy?: SharingStrategy<any>;
-  /** The model spec (default {@link defaultBackendSpec}); regression, binary, multiclass and multilabel tasks. */
+  /** The model spec (default {@link defaultBackendSpec}: a regression, a multiclass and a binary task); any task kind is accepted. */
   spec?: ModelSpec;
   /** Examples in the fixed batch (default 12). */
   batchSize?: number;
@@ -67,26 +72,45 @@ export interface BackendDifferences {
   variables: number;
 }
 
+/** One backend and case compared with the reference, all within `tolerance`. */
 export interface BackendConformanceRun {
+  /** Name of the backend compared. */
   backend: string;
+  /** Label of the case (`BackendConformanceCase.label` or its default). */
   case: string;
+  /** Largest |backend − reference| over all steps, per quantity. */
   maxAbsDifference: BackendDifferences;
 }
 
+/** What `checkBackendConformance` compared when every backend that ran agreed with the reference. */
 export interface BackendConformanceReport {
+  /** Name of the reference backend. */
   reference: string;
   /** Backends that ran, the reference first. */
   ran: string[];
-  skipped: { backend: string; reason: string }[];
+  /** Backends not available here (and not `required`), with the reason their `isAvailable()` gave. */
+  skipped: {
+    /** Name of the backend skipped. */
+    backend: string;
+    /** Why it is not available (or why its availability check threw). */
+    reason: string;
+  }[];
+  /** Largest absolute difference that was allowed. */
   tolerance: number;
+  /** Optimiser steps per case and backend. */
   steps: number;
+  /** Labels of the cases trained, in order. */
   cases: string[];
   /** One entry per compared backend and case (the reference has none). */
   runs: BackendConformanceRun[];
+  /** One sentence per assertion made, for a test's log. */
   checks: string[];
 }
 
-/** Two tasks of two kinds plus a binary one on an 8-feature input and a 16→8 MLP encoder. */
+/**
+ * Three tasks (`a` regression with 1 unit, `b` multiclass with 3 classes, `c` binary) on an
+ * 8-feature input and a 16→8 MLP encoder.
+ */
 export function defaultBackendSpec(): ModelSpec {
   return {
     tasks: [
@@ -163,6 +187,13 @@ interface Trace {
  * parameters), after each step. Throws a ConformanceError naming the backend, the case, the step
  * and the quantity at the first difference above `tolerance`; returns the largest differences
  * otherwise. The backend current before the call is current again after it.
+ *
+ * @throws `ConformanceError` at the first difference above `tolerance` (check `'objective'`,
+ * `'losses'`, `'weights'` or `'variables'`), when the reference or a `required` backend is not
+ * available (`'reference'`, `'required'`), or when a backend fails to activate or train
+ * (`'activate'`, `'run'`); MtlError `BAD_CONFIG` for `steps` that is not a positive integer, a
+ * negative `tolerance`, a backend given twice, or a reference or required backend not among
+ * `backends`.
  */
 export async function checkBackendConformance(options: BackendConformanceOptions): Promise<BackendConformanceReport> {
   const backends = options?.backends ?? [];

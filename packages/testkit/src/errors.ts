@@ -4,9 +4,17 @@
  * test can also match on them instead of on the message.
  */
 export class ConformanceError extends Error {
+  /** Stable name of the failed assertion (e.g. `'weights'`, `'state-json'`, `'leak'`, `'task-isolation'`). */
   readonly check: string;
+  /** The plugin or function under test as the message names it (e.g. `"weighting 'normalised'"`). */
   readonly subject: string;
 
+  /**
+   * @param subject - Names the plugin; the message is prefixed with it.
+   * @param check - Stable name of the failed assertion.
+   * @param message - What failed and what was expected.
+   * @param options - `cause`: the error that made the check fail, if any.
+   */
   constructor(subject: string, check: string, message: string, options?: { cause?: unknown }) {
     super(`${subject}: ${message}`, options);
     this.name = 'ConformanceError';

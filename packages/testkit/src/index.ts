@@ -18,3 +18,4 @@ export type { LossStepInfoOptions, StepInfoOptions, WeighGramianOptions, WeighGr
 export { LEFT_RIGHT_TASKS, withSmallModel, withTinyModel } from './model-fixtures';
 export { checkBackendConformance, defaultBackendCases, defaultBackendSpec } from './backend-conformance';
 export type { BackendConformanceCase, BackendConformanceOptions, BackendConformanceReport, BackendConformanceRun, BackendDifferences } from './backend-conformance';
+export { leakMatrix, type LeakMatrixCell, type LeakMatrixOptions, type LeakMatrixReport } from './leak-matrix';

@@ -4,7 +4,14 @@ import type { Rng } from '@mtljs/core';
  * The reference Jacobians of the gradient-aggregation acceptance tests (rows are task gradients):
  * J1 two conflicting tasks, J2 two orthonormal ones, J3 three tasks in general position.
  */
-export const REFERENCE_JACOBIANS: { readonly J1: number[][]; readonly J2: number[][]; readonly J3: number[][] } = {
+export const REFERENCE_JACOBIANS: {
+  /** [[−4, 1, 1], [6, 1, 1]]: two conflicting tasks (⟨g1, g2⟩ = −22). */
+  readonly J1: number[][];
+  /** [[1, 0], [0, 1]]: two orthonormal tasks. */
+  readonly J2: number[][];
+  /** [[1, 2, 3], [−2, 1, 0], [0.5, −1, 2]]: three tasks in general position. */
+  readonly J3: number[][];
+} = {
   J1: [
     [-4, 1, 1],
     [6, 1, 1],

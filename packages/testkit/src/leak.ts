@@ -2,6 +2,7 @@ import { MtlError } from '@mtljs/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConformanceError, messageOf } from './errors';
 
+/** Options of `checkNoLeak`. */
 export interface LeakCheckOptions {
   /** Calls whose tensor count is compared (default 100). */
   steps?: number;
@@ -14,11 +15,13 @@ export interface LeakCheckOptions {
   label?: string;
 }
 
+/** What `checkNoLeak` counted when no tensor leaked. */
 export interface LeakReport {
   /** tf.memory().numTensors after the warm-up calls. */
   before: number;
   /** tf.memory().numTensors after the counted calls. */
   after: number;
+  /** Calls counted (`options.steps`). */
   steps: number;
 }
 
@@ -27,6 +30,9 @@ export interface LeakReport {
  * throws when the count moved. Returned promises are awaited and returned tensors (in arrays and
  * plain objects too) are disposed, because the caller of a plugin owns what it returns; returned
  * tf.Variables are left alone, since they belong to a model or an optimiser.
+ *
+ * @throws `ConformanceError` (check `'leak'`) when the count changed or a call threw; MtlError
+ * `BAD_CONFIG` when `steps` is not a positive integer or `warmup` not a non-negative integer.
  */
 export async function checkNoLeak(run: (i: number) => unknown | Promise<unknown>, options: LeakCheckOptions = {}): Promise<LeakReport> {
   const steps = options.steps ?? 100;
@@ -70,7 +76,12 @@ export async function checkNoLeak(run: (i: number) => unknown | Promise<unknown>
  * Runs `fn` synchronously and reports how many tensors it left alive (negative when it disposed
  * some it did not create). Its result is returned as is, not disposed.
  */
-export function countTensorsDuring<T>(fn: () => T): { result: T; created: number } {
+export function countTensorsDuring<T>(fn: () => T): {
+  /** What `fn` returned, not disposed. */
+  result: T;
+  /** Change of `tf.memory().numTensors` over the call: tensors left alive, negative when it disposed some. */
+  created: number;
+} {
   const before = tf.memory().numTensors;
   const result = fn();
   return { result, created: tf.memory().numTensors - before };

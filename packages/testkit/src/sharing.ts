@@ -9,6 +9,7 @@ import { clipNormWeighting } from './clip-norm';
 
 export { defaultSharingSpec };
 
+/** Options of `checkSharingStrategy`. */
 export interface SharingCheckOptions<Spec extends ModelSpec = ModelSpec> {
   /** The model to build (default {@link defaultSharingSpec}). */
   spec?: Spec;
@@ -30,12 +31,35 @@ export interface SharingCheckOptions<Spec extends ModelSpec = ModelSpec> {
   trainingSteps?: number;
 }
 
+/** What `checkSharingStrategy` checked when every assertion held. */
 export interface SharingCheckReport {
+  /** The strategy's name. */
   name: string;
+  /** The spec's task names, in order. */
   tasks: string[];
-  variables: { shared: number; lastShared: number; perTask: Record<string, number> };
-  /** The training runs (equal weighting first, then the Gramian weighting per site). */
-  training: { weighting: string; site: GradientSite | null; steps: number; firstLoss: number; lastLoss: number }[];
+  /** Number of variables of the model built with `seed`, per set. */
+  variables: {
+    /** `sharedVariables()`. */
+    shared: number;
+    /** `lastSharedVariables()` (a subset of the shared ones). */
+    lastShared: number;
+    /** `taskVariables(t)`, by task name. */
+    perTask: Record<string, number>;
+  };
+  /** The training runs (equal weighting first, then the Gramian weighting per site); empty when `trainingSteps` is 0. */
+  training: {
+    /** `'ew'`, or `'testkit-clip-norm'` (w_t = min(1, 1/√G_tt)) for the Gramian runs. */
+    weighting: string;
+    /** Gradient site of the run; `null` for equal weighting (loss level). */
+    site: GradientSite | null;
+    /** Counted steps after the warm-up step (`trainingSteps`). */
+    steps: number;
+    /** Σ_t L_t (raw task losses) at the warm-up step. */
+    firstLoss: number;
+    /** Σ_t L_t (raw task losses) at the last step; below `firstLoss`. */
+    lastLoss: number;
+  }[];
+  /** One sentence per assertion made, for a test's log. */
   checks: string[];
 }
 
@@ -51,6 +75,8 @@ const EXACT = 1e-6;
  * The conformance suite of a sharing strategy: builds models from `spec` and checks the
  * MultiTaskModel contract the engine relies on. Throws a ConformanceError naming the first failed
  * assertion; returns what was checked. See README.md for the exact list.
+ *
+ * @throws `ConformanceError` (with the failed check's name in `check`) at the first assertion that fails.
  */
 export async function checkSharingStrategy<Spec extends ModelSpec = ModelSpec>(
   strategy: SharingStrategy<Spec>,

@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap, Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
 import { uniqueScope, type Batch, type Features, type MultiTaskModel, type TaskSpec } from '@mtljs/core';
 
+/** Lower clamp of the log terms' argument in g1 and g2. */
+const LOWER = 5e-6;
+
 /**
  * The two-objective toy problem of the CAGrad paper (Liu et al. 2021, "Conflict-Averse Gradient
  * Descent for Multi-task Learning", Fig. 1), on x = (x1, x2) ∈ R²:
@@ -12,9 +15,9 @@ import { uniqueScope, type Batch, type Features, type MultiTaskModel, type TaskS
  *   f_i = c1·g_i + c2·h_i.
  *
  * The paper starts Adam from (−8.5, 7.5), (−8.5, −5), (9, 9) ({@link TOY_STARTS}).
+ *
+ * These three starts, as (x1, x2); `toyProblem`'s default is the first.
  */
-const LOWER = 5e-6;
-
 export const TOY_STARTS: readonly (readonly [number, number])[] = [
   [-8.5, 7.5],
   [-8.5, -5],
@@ -49,14 +52,17 @@ function toyTensors(x: Tensor): [Scalar, Scalar] {
   return [tf.reshape(f1, []) as Scalar, tf.reshape(f2, []) as Scalar];
 }
 
+/** The CAGrad toy problem ready to train (`toyProblem`); call `dispose` when done. */
 export interface ToyProblem {
   /** A model whose only (shared) variable is x; its task losses are exactly f1(x) and f2(x). */
   model: MultiTaskModel;
   /** The one batch to step on (targets are unused placeholders). */
   batch: Batch;
+  /** Tasks `f1` and `f2`: regression, 1 unit, whose loss is the objective itself. */
   tasks: TaskSpec[];
   /** The current point. */
   position(): [number, number];
+  /** Disposes x and the batch (the model's `dispose` disposes x only). */
   dispose(): void;
 }
 

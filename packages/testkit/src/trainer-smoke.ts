@@ -17,6 +17,7 @@ import { jsonRoundTripProblem } from './json';
 import { checkNoLeak } from './leak';
 import { defaultSharingSpec } from './spec';
 
+/** Options of `trainerSmokeCheck`. */
 export interface TrainerSmokeOptions<Spec extends ModelSpec = ModelSpec> {
   /** Sites to train at (gradient-level weightings; default: every site the weighting declares). */
   sites?: GradientSite[];
@@ -32,19 +33,27 @@ export interface TrainerSmokeOptions<Spec extends ModelSpec = ModelSpec> {
   batchSize?: number;
 }
 
+/** One training run of `trainerSmokeCheck`, at one site. */
 export interface TrainerSmokeRun {
   /** null for a loss-level weighting. */
   site: GradientSite | null;
+  /** Counted steps after the warm-up step (`options.steps`). */
   steps: number;
   /** Σ_t L_t (raw task losses) at the warm-up step and at the last step. */
   firstLoss: number;
+  /** Σ_t L_t (raw task losses) at the last step; below `firstLoss`. */
   lastLoss: number;
 }
 
+/** What `trainerSmokeCheck` checked when every assertion held. */
 export interface TrainerSmokeReport {
+  /** The sharing strategy's name. */
   sharing: string;
+  /** The weighting's name. */
   weighting: string;
+  /** One run per site trained (one with `site: null` for a loss-level weighting). */
   runs: TrainerSmokeRun[];
+  /** One sentence per assertion made, for a test's log. */
   checks: string[];
 }
 
@@ -53,6 +62,10 @@ export interface TrainerSmokeReport {
  * requested site: every loss stays finite, the summed task loss goes down, nothing leaks after
  * the warm-up step, the weighting state stays JSON, and disposing the trainer and the model frees
  * everything. A smoke test of the plugin inside the real engine, not a convergence benchmark.
+ *
+ * @throws `ConformanceError` (check `'build'`, `'trainer'`, `'step'`, `'leak'`, `'finite'`,
+ * `'state-json'`, `'dispose'` or `'decrease'`) at the first failure; MtlError `BAD_CONFIG` when
+ * `sites` is given for a loss-level weighting or names a site the weighting does not declare.
  */
 export async function trainerSmokeCheck<Spec extends ModelSpec = ModelSpec>(
   strategy: SharingStrategy<Spec>,
@@ -161,7 +174,7 @@ export async function trainerSmokeCheck<Spec extends ModelSpec = ModelSpec>(
  * Inputs from N(0, 1) and targets from a random linear teacher per task, so every task can be
  * learnt: regression values, the argmax class, the sign (binary) or the signs (multilabel).
  */
-function fixedBatch(spec: ModelSpec, batchSize: number, rng: Rng): Batch {
+export function fixedBatch(spec: ModelSpec, batchSize: number, rng: Rng): Batch {
   const inputSize = spec.inputShape.reduce((a, b) => a * b, 1);
   const x = Array.from({ length: batchSize }, () => Array.from({ length: inputSize }, () => rng.normal()));
   const targets: Record<string, Tensor> = {};
@@ -187,7 +200,7 @@ function teacherTargets(task: TaskSpec, x: number[][], rng: Rng): Tensor {
   }
 }
 
-function disposeBatch(batch: Batch): void {
+export function disposeBatch(batch: Batch): void {
   (batch.inputs as Tensor).dispose();
   Object.values(batch.targets).forEach((t) => t?.dispose());
 }

@@ -7,12 +7,13 @@ export function taskNamesFor(count: number): string[] {
   return Array.from({ length: count }, (_, t) => `task${t}`);
 }
 
+/** Options of `stepInfoFor`: the parts of a StepInfo to set. */
 export interface StepInfoOptions {
   /** Indices of the active tasks in the task names, in order (default: all). */
   active?: readonly number[];
-  /** Default 0. */
+  /** 0-based optimiser step (default 0). */
   step?: number;
-  /** Default 0. */
+  /** 0-based epoch (default 0). */
   epoch?: number;
   /** Default 'shared'; the engine passes null to loss weightings. */
   site?: GradientSite | null;
@@ -32,6 +33,7 @@ export function stepInfoFor(tasks: number | readonly string[], options: StepInfo
   };
 }
 
+/** Options of `lossStepInfoFor`: those of `stepInfoFor` without `site` (always null), plus the parameters. */
 export interface LossStepInfoOptions extends Omit<StepInfoOptions, 'site'> {
   /** The weighting's trainable parameters (default: none). */
   params?: Record<string, Variable>;
@@ -43,6 +45,7 @@ export function lossStepInfoFor(tasks: number | readonly string[], options: Loss
   return { ...stepInfoFor(tasks, { ...rest, site: null }), params: params ?? {} };
 }
 
+/** Options of `weighGramian`. */
 export interface WeighGramianOptions<S> {
   /** The losses of the active tasks (default: 1 each). */
   losses?: readonly number[];
@@ -52,9 +55,13 @@ export interface WeighGramianOptions<S> {
   info?: StepInfo;
 }
 
+/** What `weigh` returned, with the weights read back as numbers. */
 export interface WeighGramianResult<S> {
+  /** One weight per active task, in the order of `info.activeTasks`. */
   weights: number[];
+  /** The state `weigh` returned, to pass to the next call. */
   state: S;
+  /** The weighting's own report of the call (solver residual, iterations, …), if it gave one. */
   diagnostics?: WeightingDiagnostics;
 }
 

@@ -43,14 +43,16 @@ export interface WeightingProperties {
   seedDependent?: boolean;
 }
 
+/** Options of `checkWeighting`. */
 export interface WeightingCheckOptions {
+  /** The properties the weighting claims; only these are checked (default: none). */
   properties?: WeightingProperties;
   /** Seed of the synthetic inputs and of the weighting's context (default 0). */
   seed?: number;
   /** Task counts to try (default [1, 2, 3, 5]). */
   taskCounts?: readonly number[];
   /**
-   * Task names to use, at least as many as the largest task count (default task0, task1, …);
+   * Task names to use, at least as many as the largest task count and at least 3 (default task0, task1, …);
    * for weightings whose options name tasks.
    */
   taskNames?: readonly string[];
@@ -62,8 +64,11 @@ export interface WeightingCheckOptions {
   tolerance?: number;
 }
 
+/** What `checkWeighting` checked when every assertion held. */
 export interface WeightingCheckReport {
+  /** The weighting's name. */
   name: string;
+  /** The weighting's level: `'loss'`, `'gramian'` or `'jacobian'`. */
   level: WeightingLevel;
   /** Declared gradient sites ([] at the loss level). */
   sites: GradientSite[];
@@ -96,6 +101,10 @@ let parameterScopes = 0;
  * The conformance suite every weighting must pass, plus the properties it claims. Throws a
  * ConformanceError naming the first failed assertion; returns what was checked. See README.md
  * for the exact list.
+ *
+ * @throws `ConformanceError` (with the failed check's name in `check`) at the first assertion that
+ * fails; MtlError `BAD_CONFIG` when `taskCounts` holds a value that is not a positive integer,
+ * `taskNames` is too short, or `nonConflicting` is claimed by a loss-level weighting.
  */
 export async function checkWeighting(weighting: Weighting<any>, options: WeightingCheckOptions = {}): Promise<WeightingCheckReport> {
   const subject = `weighting '${typeof weighting?.name === 'string' && weighting.name ? weighting.name : '?'}'`;

@@ -7,6 +7,7 @@ import { Rng } from '../rng';
 /** Rows of numbers: `number[][]`, or one flat typed array / number[] with `width` values a row. */
 export type NumericRows = readonly (readonly number[])[] | Float32Array | readonly number[];
 
+/** Examples held in arrays, for `fromArrays`. */
 export interface MemoryData {
   /** Inputs: one row per example. */
   inputs: NumericRows;
@@ -21,7 +22,9 @@ export interface MemoryData {
   masks?: Record<string, readonly (number | boolean)[]>;
 }
 
+/** Batching options of `fromArrays`. */
 export interface MemorySourceOptions {
+  /** Examples per batch: a positive integer (else BAD_CONFIG). */
   batchSize: number;
   /** Drop a last batch smaller than batchSize (default false). */
   dropRemainder?: boolean;
@@ -186,8 +189,17 @@ class MemorySource implements DataSource {
  * An in-memory DataSource. Arrays are checked once (lengths, widths, finite inputs) and each
  * batch is a fresh set of tensors the consumer owns (Trainer.fit disposes them after its step).
  * `shuffled(seed)` gives the same data in a seed-fixed order.
+ *
+ * @throws MtlError `BAD_CONFIG` for a bad `batchSize`; `BAD_DATA` naming the task, column or
+ *   example for inconsistent or non-finite inputs, ragged rows, or a count mismatch.
  */
-export function fromArrays(data: MemoryData, options: MemorySourceOptions): DataSource & { batches(): Generator<Batch> } {
+export function fromArrays(
+  data: MemoryData,
+  options: MemorySourceOptions,
+): DataSource & {
+  /** The same batches, synchronously. Needs a tfjs backend (BACKEND_UNAVAILABLE otherwise). */
+  batches(): Generator<Batch>;
+} {
   if (!Number.isInteger(options?.batchSize) || options.batchSize <= 0) {
     throw new MtlError('BAD_CONFIG', `batchSize must be a positive integer, got ${options?.batchSize}`);
   }

@@ -6,7 +6,9 @@ import { Rng } from '../rng';
 import { fileChunks, gunzipChunks } from './byte-streams';
 import { fitRecordSchema, recordColumns, RecordSchema, type RecordMapping, type RecordRow, type RecordSchemaJSON, type RowLayout, type SchemaOptions } from './records';
 
+/** How `recordBatches` and `recordSource` batch and shuffle the encoded rows. */
 export interface RecordBatchOptions {
+  /** Rows per batch: a positive integer (else BAD_CONFIG). */
   batchSize: number;
   /**
    * Rows held for shuffling (default 10 000): each emitted row is drawn at random from the buffer
@@ -33,6 +35,10 @@ export interface RecordInput {
   read(columns: readonly string[], purpose: 'fit' | 'data'): AsyncIterable<RecordRow>;
 }
 
+/**
+ * Options of `recordSource`: batching, and either a column `mapping` (the schema options then
+ * apply to the fit) or a fitted `schema` (then no schema option may be given).
+ */
 export interface RecordSourceOptions extends RecordBatchOptions, SchemaOptions {
   /** How columns map to inputs and tasks; the source fits its schema on the first pass. */
   mapping?: RecordMapping;
@@ -44,7 +50,15 @@ export interface RecordSourceOptions extends RecordBatchOptions, SchemaOptions {
 export interface RecordDataSource extends DataSource {
   /** Records in the input, once known (after fitting or a complete pass). */
   readonly size?: number;
+  /**
+   * The same input read through the shuffle buffer with `seed`; it shares this source's schema
+   * and fit. A non-finite seed is BAD_CONFIG.
+   */
   shuffled(seed: number): RecordDataSource;
+  /**
+   * The schema: the given one, or one fitted on a pass over the input at the first call (and
+   * shared by later calls and iterations; a failed fit is retried at the next call).
+   */
   schema(): Promise<RecordSchema>;
 }
 
@@ -331,6 +345,7 @@ export async function* chunksOf(source: ChunkSource): AsyncGenerator<Uint8Array 
 /** Where a text adapter's bytes come from: a file path (Node), a function opening a fresh stream per pass, or a one-shot stream. */
 export type ByteInput = string | ChunkSource | (() => ChunkSource);
 
+/** Options of `byteRecordInput`: how to read a byte input. */
 export interface ByteInputOptions {
   /** Gunzip the bytes (default: true for a path ending in `.gz`, false otherwise). Node only. */
   gzip?: boolean;

@@ -15,12 +15,15 @@ export type MissingPolicy = 'error' | 'mean' | 'zero';
 
 /** One record: the values of `schema.columns` in that order, and where the record starts. */
 export interface RecordRow {
+  /** The cells of the pass's columns (`recordColumns(mapping)` or `schema.columns`), in that order. */
   values: readonly CellValue[];
   /** 1-based line of the record in its file, for messages. */
   line: number;
 }
 
+/** An input column with options, where a plain column name is not enough. */
 export interface InputColumnSpec {
+  /** Column name in the records. */
   column: string;
   /** Overrides type inference. */
   type?: ColumnType;
@@ -30,7 +33,9 @@ export interface InputColumnSpec {
   categories?: readonly (string | number | boolean)[];
 }
 
+/** Where a task's target lies in the records, and how to read it. */
 export interface TaskColumnSpec {
+  /** The task's kind; multiclass and binary tasks read exactly one column. */
   kind: TaskKind;
   /** One column (multiclass, binary, regression) or several (multilabel, multi-output regression). */
   column: string | readonly string[];
@@ -43,10 +48,13 @@ export interface TaskColumnSpec {
 
 /** Which columns feed the input vector (in order) and which column(s) hold each task's target. */
 export interface RecordMapping {
+  /** Input columns in input-vector order: names, or specs with options. Non-empty; no column twice. */
   inputs: readonly (string | InputColumnSpec)[];
+  /** Per task name, where its target lies; at least one task. A target column cannot also be an input. */
   tasks: Readonly<Record<string, TaskColumnSpec>>;
 }
 
+/** How `fitRecordSchema` infers column types and treats empty cells (also accepted by `recordSource` when it fits). */
 export interface SchemaOptions {
   /** Per-column type overrides for input columns. */
   types?: Readonly<Record<string, ColumnType>>;
@@ -62,13 +70,44 @@ export interface SchemaOptions {
 
 /** A fitted input column as stored in JSON. */
 export type InputColumnJSON =
-  | { column: string; type: 'numeric'; normalize: boolean; mean: number; std: number }
-  | { column: string; type: 'boolean'; mean: number }
-  | { column: string; type: 'categorical'; categories: string[]; frequencies: number[] };
+  | {
+      /** Column name. */
+      column: string;
+      /** One input slot holding the value, standardised when `normalize`. */
+      type: 'numeric';
+      /** Whether the slot holds (x − mean) / std instead of x. */
+      normalize: boolean;
+      /** Mean of the training values. */
+      mean: number;
+      /** Population standard deviation of the training values; 1 for a constant or empty column. */
+      std: number;
+    }
+  | {
+      /** Column name. */
+      column: string;
+      /** One input slot holding 0 or 1. */
+      type: 'boolean';
+      /** Share of 1s among the training values (0 when there were none); the fill for missing 'mean'. */
+      mean: number;
+    }
+  | {
+      /** Column name. */
+      column: string;
+      /** A one-hot block of `categories.length + 1` slots; the last takes categories unseen in training. */
+      type: 'categorical';
+      /** Categories in slot order (as given in the mapping, else in order of first appearance). */
+      categories: string[];
+      /** Each category's share of the training values, in slot order; the fill for missing 'mean'. */
+      frequencies: number[];
+    };
 
+/** A fitted task as stored in JSON. */
 export interface TaskColumnJSON {
+  /** Task name. */
   name: string;
+  /** Task kind. */
   kind: TaskKind;
+  /** Target column(s) in the records. */
   columns: string[];
   /** Class labels (multiclass) or [negative, positive] labels (binary), when the task has them. */
   classes?: string[];
@@ -76,14 +115,21 @@ export interface TaskColumnJSON {
   labelled: number;
 }
 
+/** A fitted schema as plain JSON (`RecordSchema.toJSON`); `RecordSchema.fromJSON` validates and restores it. */
 export interface RecordSchemaJSON {
+  /** Always 'mtljs.record-schema'. */
   format: 'mtljs.record-schema';
+  /** Format version; 1 is the only one. */
   version: 1;
+  /** What an empty input cell becomes when encoding. */
   missing: MissingPolicy;
+  /** Cell texts that count as empty, trimmed. */
   missingValues: string[];
   /** Training rows the statistics were computed from. */
   rows: number;
+  /** Input columns in input-vector order. */
   inputs: InputColumnJSON[];
+  /** Tasks in model order. */
   tasks: TaskColumnJSON[];
 }
 
@@ -350,15 +396,21 @@ function checkSchemaOptions(options: SchemaOptions): { inferRows: number; missin
 
 /** Layout of one encoded row: inputs, then each task's target values, then one mask per task. */
 export interface RowLayout {
+  /** Values of the input vector, at the start of the row. */
   inputWidth: number;
+  /** Per task, in schema order: where its target values start. */
   targetOffsets: number[];
+  /** Per task: its target values, 1 for multiclass (the class index), else one per target column. */
   targetWidths: number[];
+  /** Per task: where its mask value lies (1 labelled, 0 not). */
   maskOffsets: number[];
+  /** Values in the whole row. */
   rowWidth: number;
 }
 
 /** Encodes records into rows of numbers; see {@link RecordSchema.encoder}. */
 export interface RowEncoder {
+  /** Where the inputs, targets and masks lie in an encoded row. */
   readonly layout: RowLayout;
   /** Writes one record's row into `out` at `offset`; throws BAD_DATA naming file, line and column. */
   encode(values: readonly CellValue[], line: number, out: Float32Array, offset: number): void;
@@ -420,6 +472,7 @@ export class RecordSchema {
     return new RecordSchema(validateSchemaJSON(value));
   }
 
+  /** What an empty input cell becomes (`SchemaOptions.missing` of the fit). */
   get missing(): MissingPolicy {
     return this.json.missing;
   }
@@ -515,6 +568,11 @@ function inferType(values: readonly CellValue[]): ColumnType {
  * inferred from the first `inferRows` records (unless given), then every record updates the
  * categories (first-appearance order), the classes of multiclass tasks, and the mean and std of
  * numeric inputs (Welford's algorithm). `rows` must give the values of `recordColumns(mapping)`.
+ *
+ * @param options - Schema options, plus `file`: the name used in messages (default '<records>').
+ * @throws MtlError `BAD_CONFIG` for a malformed mapping or options; `BAD_DATA` naming file, line
+ *   and column for a value that does not fit its column or task, an empty input cell under
+ *   missing 'error', or a multiclass task without any labelled row.
  */
 export async function fitRecordSchema(
   rows: AsyncIterable<RecordRow>,

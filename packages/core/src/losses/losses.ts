@@ -21,9 +21,11 @@ export const binaryCrossEntropy: PerExampleLoss = (logits, labels) =>
       ) as Tensor1D,
   );
 
+/** Mean over units of (p − y)²: the default loss of regression tasks. */
 export const meanSquaredError: PerExampleLoss = (prediction, target) =>
   tf.tidy(() => tf.mean(tf.squaredDifference(prediction, target), -1) as Tensor1D);
 
+/** Mean over units of |p − y|. */
 export const meanAbsoluteError: PerExampleLoss = (prediction, target) =>
   tf.tidy(() => tf.mean(tf.abs(tf.sub(prediction, target)), -1) as Tensor1D);
 
@@ -53,6 +55,13 @@ const DEFAULT_LOSS: Record<TaskKind, LossName> = {
   multilabel: 'binary-cross-entropy',
 };
 
+/**
+ * The per-example loss of a task: its custom `fn`, its named loss, or the default for its kind
+ * (softmax cross-entropy for multiclass, binary cross-entropy for binary and multilabel, MSE for
+ * regression).
+ *
+ * @throws MtlError BAD_CONFIG for an unknown loss name.
+ */
 export function lossFor(task: TaskSpec): PerExampleLoss {
   const spec = task.loss ?? DEFAULT_LOSS[task.kind];
   if (typeof spec === 'object') return spec.fn;

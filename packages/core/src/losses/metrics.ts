@@ -6,8 +6,14 @@ import { MtlError } from '../errors';
  * logits for classification), canonical targets (see canonicalTarget) and mask as flat arrays.
  */
 export interface MetricAccumulator {
+  /** The metric it computes. */
   readonly name: MetricName;
+  /**
+   * Adds a batch. The arrays are row-major [rows, units]; `mask` is [rows] (> 0: labelled; null: all
+   * labelled), and unlabelled rows are skipped.
+   */
   update(prediction: Float32Array, target: Float32Array, mask: Float32Array | null, rows: number, units: number): void;
+  /** The metric over every labelled example seen so far; NaN when there was none. */
   result(): number;
 }
 
@@ -18,6 +24,10 @@ const DEFAULT_METRICS: Record<TaskKind, MetricName[]> = {
   multilabel: ['accuracy'],
 };
 
+/**
+ * The metrics a task is evaluated with: its `metrics`, or the defaults for its kind ([accuracy] for
+ * multiclass and multilabel, [accuracy, f1] for binary, [rmse, mae, r2] for regression).
+ */
 export function metricNamesFor(task: TaskSpec): MetricName[] {
   return task.metrics ?? DEFAULT_METRICS[task.kind];
 }
@@ -125,6 +135,15 @@ class RegressionMetric implements MetricAccumulator {
   }
 }
 
+/**
+ * A fresh accumulator for one metric of one task. Accuracy: argmax match (multiclass) or
+ * logit > 0 ⇔ label > 0.5, per label (binary, multilabel). F1 of the positive class,
+ * 2TP / (2TP + FP + FN), over every label (0 when there is no positive). RMSE and MAE over every
+ * output value; R² = 1 − SS_res / SS_tot per output unit, averaged over units.
+ *
+ * @throws MtlError BAD_CONFIG for an unknown metric, or one that does not apply to the task's kind
+ *   (accuracy: classification kinds; f1: binary, multilabel; rmse, mae, r2: regression).
+ */
 export function createMetric(name: MetricName, task: TaskSpec): MetricAccumulator {
   const classification = task.kind !== 'regression';
   switch (name) {

@@ -3,6 +3,12 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { MtlError } from '../errors';
 import type { ActivationName } from '../contracts';
 
+/**
+ * Applies an activation: relu, tanh, sigmoid, elu, leaky-relu (slope 0.01 below zero) or linear
+ * (returns `x` itself).
+ *
+ * @throws MtlError BAD_CONFIG for an unknown name.
+ */
 export function activate(x: Tensor, name: ActivationName): Tensor {
   switch (name) {
     case 'relu':

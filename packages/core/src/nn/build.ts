@@ -5,9 +5,11 @@ import { Rng } from '../rng';
 import { ConvStack } from './conv';
 import { DenseStack } from './mlp';
 
+/** What {@link buildModule} needs besides the spec. */
 export interface BuildModuleContext {
   /** One example's input shape. */
   inputShape: readonly number[];
+  /** Source of the initial values (core's blocks) or of the factory's seed; advanced by the build. */
   rng: Rng;
   /** Variable-name prefix, unique among live variables (see uniqueScope). */
   scope: string;
@@ -31,6 +33,9 @@ function isFactory(spec: unknown): spec is LayerModuleFactory {
 /**
  * Builds an encoder, tower or expert from its spec: an MLP or conv spec (core's blocks, seeded from
  * `rng`), a factory (called with a seed drawn from `rng`), or a LayerModule used as it is.
+ *
+ * @throws MtlError BAD_CONFIG for an invalid input shape or spec, a factory that returns no
+ *   LayerModule, or an instance where `allowInstance` is false.
  */
 export function buildModule(spec: ModuleSpec, context: BuildModuleContext): LayerModule {
   const inputSize = context.inputShape.reduce((a, b) => a * b, 1);
@@ -94,19 +99,25 @@ class ModuleChain implements LayerModule {
   }
 }
 
+/** What {@link buildHead} needs besides the spec. */
 export interface BuildHeadContext {
   /** One example's feature shape (the head's input). */
   featureShape: readonly number[];
   /** Output width: the task's units. */
   units: number;
+  /** Source of the initial values (and of a factory's seed); advanced by the build. */
   rng: Rng;
+  /** Variable-name prefix, unique among live variables (see uniqueScope). */
   scope: string;
+  /** What is being built, for error messages (e.g. "hard sharing head of task 'price'"). */
   what: string;
 }
 
 /**
  * A task head: the spec's hidden layers (MLP widths, or a factory's module), then a linear output
  * layer `units` wide. No spec: the output layer alone.
+ *
+ * @throws MtlError BAD_CONFIG when the spec is neither an MLP spec nor a factory.
  */
 export function buildHead(spec: MlpSpec | LayerModuleFactory | undefined, context: BuildHeadContext): LayerModule {
   const featureSize = context.featureShape.reduce((a, b) => a * b, 1);

@@ -7,11 +7,15 @@ import { activate } from './activations';
 import { DenseStack } from './mlp';
 import { heUniform, variableFrom } from './init';
 
+/** What a {@link ConvStack} is built from. */
 export interface ConvStackOptions {
+  /** The blocks and optional dense layers. */
   spec: ConvSpec;
   /** One example's shape: [height, width, channels] or [height, width]. */
   inputShape: readonly number[];
+  /** Variable-name prefix; must be unique among live variables. */
   scope: string;
+  /** Source of the initial values; advanced by the build. */
   rng: Rng;
 }
 
@@ -122,8 +126,15 @@ export class ConvStack implements LayerModule {
   private readonly activation: ActivationName;
   private readonly inputShape: [number, number, number];
   private readonly shapes: [number, number, number][] = [];
+  /** The variable-name prefix it was built with (named in its error messages). */
   readonly scope: string;
 
+  /**
+   * Creates the variables of every block (and the dense layers).
+   *
+   * @throws MtlError BAD_CONFIG for an invalid spec or input shape, or blocks that shrink the input
+   *   to nothing.
+   */
   constructor(options: ConvStackOptions) {
     const { spec, scope, rng } = options;
     this.scope = scope;
@@ -202,6 +213,11 @@ export class ConvStack implements LayerModule {
     return outputs;
   }
 
+  /**
+   * The last block's map flattened, through the dense layers if any: [N, features].
+   *
+   * @throws MtlError SHAPE_MISMATCH when an example does not have the stack's input shape.
+   */
   apply(input: Tensor, options: ApplyOptions): Tensor {
     return tf.tidy(() => {
       const maps = this.applyBlocks(input, options);
@@ -216,6 +232,7 @@ export class ConvStack implements LayerModule {
     return this.shapes.map((s) => [...s] as [number, number, number]);
   }
 
+  /** Every block's kernel, bias and (with layer norm) γ and β, then the dense layers' variables. */
   variables(): Variable[] {
     return [...this.blocks.flatMap((b) => [b.kernel, b.bias, ...(b.gamma ? [b.gamma, b.beta!] : [])]), ...(this.dense?.variables() ?? [])];
   }

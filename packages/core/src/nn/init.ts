@@ -30,6 +30,11 @@ export function heUniform(rng: Rng, fanIn: number, fanOut: number): Float32Array
   return values;
 }
 
+/**
+ * A trainable float32 variable named `name` holding `values` in `shape`.
+ *
+ * @throws MtlError BACKEND_UNAVAILABLE when no tfjs backend is registered.
+ */
 export function variableFrom(values: Float32Array | number[], shape: number[], name: string): Variable {
   assertBackend(`creating variable '${name}'`);
   return tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32'), true, name));

@@ -7,6 +7,7 @@ import { activate } from './activations';
 import { dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
 
+/** What a {@link DenseStack} is built from. */
 export interface DenseStackOptions {
   /** Width of the input (flattened example). */
   inputSize: number;
@@ -18,6 +19,7 @@ export interface DenseStackOptions {
   outputActivation: ActivationName;
   /** Variable-name prefix; must be unique among live variables. */
   scope: string;
+  /** Source of the initial kernels; advanced by the build. */
   rng: Rng;
 }
 
@@ -55,6 +57,11 @@ export class DenseStack implements LayerModule {
     });
   }
 
+  /**
+   * The stack's output [N, last width] for an input [N, inputSize] (or [N, …] flattening to it).
+   *
+   * @throws MtlError SHAPE_MISMATCH when an example does not have `inputSize` values.
+   */
   apply(input: Tensor, _options: ApplyOptions): Tensor {
     return tf.tidy(() => {
       let x = (input.rank === 2 ? input : tf.reshape(input, [input.shape[0]!, -1])) as Tensor2D;
@@ -73,6 +80,7 @@ export class DenseStack implements LayerModule {
     });
   }
 
+  /** Each layer's kernel [fanIn, units] and bias [units], in layer order. */
   variables(): Variable[] {
     return this.layers.flatMap((layer) => [layer.kernel, layer.bias]);
   }

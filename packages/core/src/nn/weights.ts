@@ -28,6 +28,7 @@ export class WeightTable {
     }
   }
 
+  /** The checkpoint keys, in the order of the groups and their variables. */
   keys(): string[] {
     return this.entries.map(([key]) => key);
   }

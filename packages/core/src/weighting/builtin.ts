@@ -4,6 +4,7 @@ import { API_VERSION, type LossWeighting } from '../contracts';
 import { MtlError } from '../errors';
 import { checkOptionTaskNames, checkOptions } from '../registry';
 
+/** Options of {@link equalWeighting}. */
 export interface EqualWeightingOptions {
   /** 'sum' (default): Σ_t L_t, every weight 1. 'mean': (1/T_active) Σ_t L_t. */
   reduction?: 'sum' | 'mean';
@@ -12,6 +13,8 @@ export interface EqualWeightingOptions {
 /**
  * Equal weighting (EW): the default. Objective Σ_t L_t over the active tasks (weights 1), or
  * their mean with `reduction: 'mean'`.
+ *
+ * @throws MtlError BAD_CONFIG for an unknown option or a reduction other than 'sum' and 'mean'.
  */
 export function equalWeighting(options: EqualWeightingOptions = {}): LossWeighting<null> {
   checkOptions("weighting 'ew'", options, ['reduction']);
@@ -38,13 +41,20 @@ export function equalWeighting(options: EqualWeightingOptions = {}): LossWeighti
   };
 }
 
+/** Options of {@link staticWeighting}. */
 export interface StaticWeightingOptions {
   /** Fixed weight per task name; tasks not listed get `defaultWeight`. */
   weights: Record<string, number>;
+  /** Weight of the tasks `weights` does not list (default 1). */
   defaultWeight?: number;
 }
 
-/** Static weighting: objective Σ_t w_t L_t with fixed, user-given w_t. */
+/**
+ * Static weighting: objective Σ_t w_t L_t with fixed, user-given w_t.
+ *
+ * @throws MtlError BAD_CONFIG for an unknown option, a missing `weights` or a non-finite weight; at
+ *   `init`, for a task name the model does not have.
+ */
 export function staticWeighting(options: StaticWeightingOptions): LossWeighting<null> {
   checkOptions("weighting 'static'", options, ['weights', 'defaultWeight']);
   if (typeof options?.weights !== 'object' || options.weights === null) {

@@ -65,10 +65,13 @@ export function activePreference(
   return values as number[];
 }
 
+/** The options preference-based weightings share (see {@link checkPreferenceOptions}). */
 export interface PreferenceOptions {
+  /** The preference vector u: finite numbers ≥ 0, one per task; not together with `reduction`. */
   preference?: TaskPreference;
   /** Default preference when none is given: 1/T each ('mean') or 1 each ('sum'). */
   reduction?: 'mean' | 'sum';
+  /** Iteration limit of the QP solver (a positive integer; default: the solver's, 100·T + 100). */
   maxIterations?: number;
 }
 
@@ -80,7 +83,14 @@ export interface PreferenceOptions {
 export function checkPreferenceOptions(
   plugin: string,
   options: PreferenceOptions,
-): { preference: TaskPreference | undefined; reduction: 'mean' | 'sum'; maxIterations: number | undefined } {
+): {
+  /** The preference as given, or undefined. */
+  preference: TaskPreference | undefined;
+  /** The reduction, 'mean' by default. */
+  reduction: 'mean' | 'sum';
+  /** The iteration limit as given, or undefined. */
+  maxIterations: number | undefined;
+} {
   const bad = (option: string, message: string) =>
     new MtlError('BAD_CONFIG', `weighting '${plugin}': option '${option}' ${message}`, { plugin, option });
   checkPreference(plugin, options.preference);

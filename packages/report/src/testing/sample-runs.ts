@@ -85,6 +85,8 @@ export async function sampleRun(options: SampleRunOptions): Promise<RunLog> {
         weights,
         active: Object.fromEntries(names.map((task) => [task, true])),
         warnings: [],
+        skipped: false,
+        skips: 0,
       };
       if (multi && options.cosines === 'gramian') report.gramian = gramianOf(names, conflict + 0.3 * random(), 1 + 0.1 * random(), 0.8);
       await callbacks.onStep!(report);
@@ -106,6 +108,7 @@ export async function sampleRun(options: SampleRunOptions): Promise<RunLog> {
     await callbacks.onEpochEnd!({
       epoch,
       steps: perEpoch,
+      skipped: 0,
       trainLosses: Object.fromEntries(names.map((task) => [task, sums[task]! / perEpoch])),
       meanWeights: Object.fromEntries(names.map((task) => [task, 1])),
       validation,
