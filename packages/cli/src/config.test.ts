@@ -39,6 +39,12 @@ describe('parseConfig', () => {
     });
   });
 
+  it("takes nonFinite 'throw' or 'skip' (absent: the trainer's default, throw) and names anything else", () => {
+    expect(parseConfig({ ...valid, nonFinite: 'skip' }).nonFinite).toBe('skip');
+    expect(parseConfig(valid).nonFinite).toBeUndefined();
+    expect(messageOf({ ...valid, nonFinite: 'ignore' })).toBe('config.json: nonFinite: expected "throw" or "skip", got "ignore"');
+  });
+
   it('names the field, what was expected and the value given', () => {
     expect(messageOf({ ...valid, epochs: '2' })).toBe('config.json: epochs: expected a positive integer, got "2"');
     expect(messageOf({ ...valid, model: { ...valid.model, encoder: { type: 'mlp', units: [64, '64', -1] } } })).toBe(

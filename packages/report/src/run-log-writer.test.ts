@@ -153,6 +153,29 @@ describe('RunLogWriter', () => {
     expect(log.end).toMatchObject({ status: 'interrupted', error: 'stopped by the user', steps: 4 });
   });
 
+  it("logs every skipped step (whatever 'every' is) with skipped and skips, and the epoch's skip count; the reader accepts them", async () => {
+    const lines: string[] = [];
+    const writer = new RunLogWriter((line) => void lines.push(line));
+    await writer.start(start);
+    const callbacks = writer.callbacks({ every: 10 });
+    for (let step = 0; step < 12; step++) {
+      const skipped = step === 3 || step === 7;
+      await callbacks.onStep!({ ...report(step, { a: skipped ? Number.NaN : 0.5 }), skipped, skips: step >= 7 ? 2 : step >= 3 ? 1 : 0 });
+    }
+    await callbacks.onEpochEnd!({ epoch: 0, steps: 12, skipped: 2, trainLosses: { a: 0.5 }, meanWeights: { a: 1 } });
+    await writer.flush();
+    const log = parseRunLog(lines.join(''));
+    expect(log.steps.map((s) => [s.step, s.skipped, s.skips])).toEqual([
+      [0, undefined, undefined],
+      [3, true, 1],
+      [7, true, 2],
+      [10, undefined, 2],
+    ]);
+    expect(log.epochs[0]!.skipped).toBe(2);
+    const bad = lines.join('').replace('"skips":1', '"skips":-1');
+    expect(() => parseRunLog(bad, 'run.jsonl')).toThrowError(/run\.jsonl, line 3: 'step' record: .*skips.*a non-negative integer or absent/);
+  });
+
   it('writes a non-finite loss of an inactive task as null', async () => {
     const lines: string[] = [];
     const writer = new RunLogWriter((line) => void lines.push(line));
