@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { leakMatrix } from '@mtljs/testkit';
 import { beforeAll, expect, it } from 'vitest';
-import { defaultRegistry, useBackend, type ModelSpec } from '../src/index';
+import { defaultRegistry, useBackend } from '../src/index';
+import { conv, spec } from './specs';
 
 beforeAll(async () => {
   await useBackend('cpu', { log: () => {} });
@@ -10,15 +11,7 @@ beforeAll(async () => {
 // Issue 10, acceptance 4: every registered weighting × every registered sharing strategy × each
 // gradient site both support, 100 steps each, with tf.memory().numTensors flat over the steps
 // and back to its starting count once the trainer and model are disposed. Two tasks of two kinds
-// on a small model keep the ~30,000 steps inside about a minute on one CPU core.
-const tasks: ModelSpec['tasks'] = [
-  { name: 'r', kind: 'regression', units: 1 },
-  { name: 'c', kind: 'multiclass', units: 3 },
-];
-const spec: ModelSpec = { tasks, inputShape: [4], encoder: { type: 'mlp', units: [4] } };
-// MTAN's attention reads a conv encoder's feature maps; clustered needs its task groups.
-const conv: ModelSpec = { tasks, inputShape: [4, 4, 1], encoder: { type: 'conv', blocks: [{ filters: 2, kernelSize: 3 }, { filters: 2, kernelSize: 3 }] } };
-
+// on a small model (./specs) keep the ~30,000 steps near a minute and a half on one CPU core.
 it('the leak matrix: every weighting × sharing strategy × shared site, 100 steps each, leaks no tensor', async () => {
   const registry = defaultRegistry();
   const tensorsBefore = tf.memory().numTensors;

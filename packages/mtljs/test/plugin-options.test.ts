@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, defaultRegistry, hardSharing, isMtlError, Trainer, useBackend, type Batch, type ModelSpec, type Plugin, type SharingStrategy, type Weighting } from '../src/index';
+import { createRegistry, defaultRegistry, hardSharing, isMtlError, Trainer, useBackend, type Batch, type ModelSpec, type MultiTaskModel, type Plugin, type SharingStrategy, type Weighting } from '../src/index';
+import { conv, spec } from './specs';
 
 beforeAll(async () => {
   await useBackend('cpu', { log: () => {} });
@@ -10,12 +11,6 @@ beforeAll(async () => {
 // configured with each of its options set to a value of the wrong type, either refuses it with an
 // MtlError or trains a step; never a TypeError from inside a plugin or tfjs.
 
-const tasks: ModelSpec['tasks'] = [
-  { name: 'r', kind: 'regression', units: 1 },
-  { name: 'c', kind: 'multiclass', units: 3 },
-];
-const spec: ModelSpec = { tasks, inputShape: [4], encoder: { type: 'mlp', units: [4] } };
-const conv: ModelSpec = { tasks, inputShape: [4, 4, 1], encoder: { type: 'conv', blocks: [{ filters: 2, kernelSize: 3 }] } };
 const WRONG: unknown[] = ['seven', -1, 0, 1e9, Number.NaN, null, true, [], [1, 'x'], {}, { r: 'x' }];
 // Sizes are not bounded (a strategy given 1e9 experts tries to build them and runs out of
 // memory), so the sharing strategies get the wrong types and signs only.
@@ -49,72 +44,66 @@ async function outcome(run: () => void | Promise<void>): Promise<'refused' | 'tr
   }
 }
 
-describe('plugin options of the wrong type', () => {
-  it('every weighting: MtlError or a finite step, for every option × 11 wrong values', async () => {
-    const registry = defaultRegistry();
-    const counts = { refused: 0, trained: 0 };
-    const tensorsBefore = tf.memory().numTensors;
-    for (const name of registry.list('weighting')) {
-      const plugin = registry.get('weighting', name);
-      for (const option of acceptedOptions(plugin)) {
-        for (const value of WRONG) {
-          const result = await outcome(async () => {
-            const weighting = plugin.configure!({ [option]: value }) as Weighting<unknown>;
-            const model = hardSharing().build(spec, { seed: 1 });
-            const batch = batchFor(spec);
-            let trainer: Trainer | undefined;
-            try {
-              trainer = new Trainer({ model, weighting, optimizer: { name: 'sgd', learningRate: 0.01 }, seed: 1 });
-              await trainer.stepAsync(batch);
-            } finally {
-              trainer?.dispose();
-              model.dispose();
-              tf.dispose([batch.inputs as tf.Tensor, ...Object.values(batch.targets)]);
-            }
-          }).catch((error: unknown) => {
-            throw new Error(`weighting '${name}', option '${option}' = ${JSON.stringify(value)}: ${String(error)}`, { cause: error });
-          });
-          counts[result] += 1;
-        }
+/**
+ * Configures every registered plugin of `kind` with each of its options set to each value, builds
+ * a model and trainer (`setUp`) and takes one step; counts the MtlError refusals and the steps
+ * taken. Any other exception fails the test, naming the plugin, option and value.
+ */
+async function tryEveryOption(
+  kind: 'weighting' | 'sharing',
+  values: readonly unknown[],
+  setUp: (configured: Plugin, name: string) => { model: MultiTaskModel; trainer: () => Trainer; spec: ModelSpec },
+): Promise<{ refused: number; trained: number }> {
+  const registry = defaultRegistry();
+  const counts = { refused: 0, trained: 0 };
+  const tensorsBefore = tf.memory().numTensors;
+  for (const name of registry.list(kind)) {
+    const plugin = registry.get(kind, name);
+    for (const option of acceptedOptions(plugin)) {
+      for (const value of values) {
+        const result = await outcome(async () => {
+          const { model, trainer: makeTrainer, spec: modelSpec } = setUp(plugin.configure!({ [option]: value }), name);
+          const batch = batchFor(modelSpec);
+          let trainer: Trainer | undefined;
+          try {
+            trainer = makeTrainer();
+            await trainer.stepAsync(batch);
+          } finally {
+            trainer?.dispose();
+            model.dispose();
+            tf.dispose([batch.inputs as tf.Tensor, ...Object.values(batch.targets)]);
+          }
+        }).catch((error: unknown) => {
+          throw new Error(`${kind} '${name}', option '${option}' = ${JSON.stringify(value)}: ${String(error)}`, { cause: error });
+        });
+        counts[result] += 1;
       }
     }
+  }
+  expect(tf.memory().numTensors).toBe(tensorsBefore);
+  return counts;
+}
+
+const sgd = { name: 'sgd', learningRate: 0.01 } as const;
+
+describe('plugin options of the wrong type', () => {
+  it('every weighting: MtlError or a finite step, for every option × 11 wrong values', async () => {
+    const counts = await tryEveryOption('weighting', WRONG, (weighting) => {
+      const model = hardSharing().build(spec, { seed: 1 });
+      return { model, spec, trainer: () => new Trainer({ model, weighting: weighting as Weighting<unknown>, optimizer: sgd, seed: 1 }) };
+    });
     console.log(`weighting options: ${counts.refused} refused with MtlError, ${counts.trained} trained`);
     expect(counts.refused).toBeGreaterThan(counts.trained);
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
   }, 300_000);
 
   it('every sharing strategy: MtlError or a model that trains, for every option × 10 wrong values', async () => {
-    const registry = defaultRegistry();
-    const counts = { refused: 0, trained: 0 };
-    const tensorsBefore = tf.memory().numTensors;
-    for (const name of registry.list('sharing')) {
-      const plugin = registry.get('sharing', name);
+    const counts = await tryEveryOption('sharing', WRONG_FOR_SHARING, (strategy, name) => {
       const modelSpec = name === 'mtan' ? conv : spec;
-      for (const option of acceptedOptions(plugin)) {
-        for (const value of WRONG_FOR_SHARING) {
-          const result = await outcome(async () => {
-            const strategy = plugin.configure!({ [option]: value }) as SharingStrategy;
-            const model = strategy.build(modelSpec, { seed: 1 });
-            const batch = batchFor(modelSpec);
-            let trainer: Trainer | undefined;
-            try {
-              trainer = new Trainer({ model, optimizer: { name: 'sgd', learningRate: 0.01 }, seed: 1 });
-              await trainer.stepAsync(batch);
-            } finally {
-              trainer?.dispose();
-              model.dispose();
-              tf.dispose([batch.inputs as tf.Tensor, ...Object.values(batch.targets)]);
-            }
-          }).catch((error: unknown) => {
-            throw new Error(`sharing '${name}', option '${option}' = ${JSON.stringify(value)}: ${String(error)}`, { cause: error });
-          });
-          counts[result] += 1;
-        }
-      }
-    }
+      const model = (strategy as SharingStrategy).build(modelSpec, { seed: 1 });
+      return { model, spec: modelSpec, trainer: () => new Trainer({ model, optimizer: sgd, seed: 1 }) };
+    });
     console.log(`sharing options: ${counts.refused} refused with MtlError, ${counts.trained} trained`);
     expect(counts.refused).toBeGreaterThan(counts.trained);
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
   }, 300_000);
 });
 
