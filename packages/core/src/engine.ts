@@ -15,7 +15,7 @@ import type {
   WeightingContext,
   WeightingDiagnostics,
 } from './contracts';
-import { MtlError } from './errors';
+import { MtlError, type MtlErrorDetails } from './errors';
 import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
 import { gramian, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
@@ -317,10 +317,11 @@ export class TrainStepEngine<S = unknown> {
   /** The policy for non-finite steps (see {@link NonFinitePolicy}). */
   readonly nonFinite: NonFinitePolicy;
   private readonly frozen: ReadonlySet<string>;
-  /** Every variable the optimiser has been or will be given, in the fixed order of its slots. */
-  private readonly slotOrder: string[] = [];
-  private readonly slotIndex = new Set<string>();
-  private readonly slotShapeList: number[][] = [];
+  /**
+   * Every variable the optimiser has been or will be given, in the fixed order of its slots (a
+   * Map keeps insertion order): variable name → shape.
+   */
+  private readonly slots = new Map<string, number[]>();
 
   /**
    * Calls the weighting's `init` (and `parameters`, at the loss level) with `options.seed`.
@@ -367,11 +368,7 @@ export class TrainStepEngine<S = unknown> {
       ...Object.values(this.weightingParams),
     ];
     for (const variable of variables) {
-      if (!this.slotIndex.has(variable.name)) {
-        this.slotIndex.add(variable.name);
-        this.slotOrder.push(variable.name);
-        this.slotShapeList.push([...variable.shape]);
-      }
+      if (!this.slots.has(variable.name)) this.slots.set(variable.name, [...variable.shape]);
     }
   }
 
@@ -390,7 +387,7 @@ export class TrainStepEngine<S = unknown> {
    * variable, in this order): `loadCheckpoint` checks stored optimiser slots against them.
    */
   slotShapes(): number[][] {
-    return this.slotShapeList.map((shape) => [...shape]);
+    return [...this.slots.values()].map((shape) => [...shape]);
   }
 
   /** Steps skipped so far under the 'skip' policy (see {@link NonFinitePolicy}). */
@@ -826,7 +823,9 @@ export class TrainStepEngine<S = unknown> {
     const updateNorm = data[data.length - 1]!;
 
     const problem = this.nonFiniteProblem(prepared.activeTasks, lossValues, weights === null ? null : weightValues, objectiveValue, updateNorm);
-    if (problem && this.nonFinite === 'throw') throw problem;
+    if (problem && this.nonFinite === 'throw') {
+      throw new MtlError('NON_FINITE_LOSS', `${problem.what} at step ${this.stepCount}; no variable was updated`, { ...problem.details, step: this.stepCount });
+    }
     const losses: Record<string, number> = {};
     const reportedWeights: Record<string, number> = {};
     const active: Record<string, boolean> = {};
@@ -843,7 +842,7 @@ export class TrainStepEngine<S = unknown> {
         `weighting '${this.weighting.name}': its solver stopped before converging at step ${this.stepCount} (residual ${solver.residual.toExponential(2)} after ${solver.iterations} iterations); the weights may be inexact`,
       );
     }
-    if (problem) warnings.push(problem.message.replace('no variable was updated', 'step skipped'));
+    if (problem) warnings.push(`${problem.what} at step ${this.stepCount}; step skipped`);
     return {
       step: this.stepCount,
       epoch,
@@ -859,9 +858,9 @@ export class TrainStepEngine<S = unknown> {
   }
 
   /**
-   * The first non-finite number of a step, as the NON_FINITE_LOSS error that names it: a task
-   * loss (naming the tasks), else a task weight (naming the weighting and tasks), else the
-   * objective, else the update's squared norm (which is NaN or Inf when any gradient entry is).
+   * The first non-finite number of a step, described for the NON_FINITE_LOSS error or the skip
+   * warning: a task loss (naming the tasks), else a task weight (naming the weighting and tasks),
+   * else the objective, else the update's squared norm (NaN or Inf when any gradient entry is).
    */
   private nonFiniteProblem(
     tasks: readonly string[],
@@ -869,29 +868,20 @@ export class TrainStepEngine<S = unknown> {
     weights: readonly number[] | null,
     objective: number,
     updateNorm: number,
-  ): MtlError | null {
-    const step = this.stepCount;
+  ): { what: string; details: MtlErrorDetails } | null {
+    const list = (names: string[]) => names.map((t) => `'${t}'`).join(', ');
     const badTasks = tasks.filter((_, k) => !Number.isFinite(losses[k]!));
     if (badTasks.length) {
-      return new MtlError(
-        'NON_FINITE_LOSS',
-        `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${badTasks.map((t) => `'${t}'`).join(', ')} at step ${step}; no variable was updated`,
-        { task: badTasks[0], tasks: badTasks, step },
-      );
+      return { what: `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${list(badTasks)}`, details: { task: badTasks[0], tasks: badTasks } };
     }
     const badWeights = weights === null ? [] : tasks.filter((_, k) => !Number.isFinite(weights[k]!));
     if (!badWeights.length && Number.isFinite(objective) && Number.isFinite(updateNorm)) return null;
     const what = badWeights.length
-      ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${badWeights.map((t) => `'${t}'`).join(', ')}`
+      ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${list(badWeights)}`
       : !Number.isFinite(objective)
         ? `the weighted objective of weighting '${this.weighting.name}' is not finite`
         : 'the update (gradient) is not finite';
-    return new MtlError('NON_FINITE_LOSS', `${what} at step ${step}; no variable was updated`, {
-      task: badWeights[0],
-      tasks: badWeights,
-      plugin: this.weighting.name,
-      step,
-    });
+    return { what, details: { task: badWeights[0], tasks: badWeights, plugin: this.weighting.name } };
   }
 
   /** A skipped step: nothing applied, the weighting state kept; only the counters move. */
@@ -904,21 +894,17 @@ export class TrainStepEngine<S = unknown> {
   /**
    * The update as the optimiser must see it. tfjs optimisers keep their slots (Adam's moments,
    * momentum's velocity) by a variable's POSITION in the gradient map, not by its name, so every
-   * step hands over every variable in one fixed order (`slotOrder`), with `undefined` for a variable
+   * step hands over every variable in one fixed order (`slots`), with `undefined` for a variable
    * without a gradient this step (an inactive task's head) or a frozen one: tfjs then leaves that
    * variable and its slots alone. Leaving such a variable out would shift the later variables onto
    * other variables' slots. Frozen entries' tensors are disposed by the caller.
    */
   private forOptimizer(update: NamedTensorMap): NamedTensorMap {
     for (const name of Object.keys(update)) {
-      if (!this.slotIndex.has(name)) {
-        this.slotIndex.add(name);
-        this.slotOrder.push(name);
-        this.slotShapeList.push([...update[name]!.shape]);
-      }
+      if (!this.slots.has(name)) this.slots.set(name, [...update[name]!.shape]);
     }
     const ordered: Record<string, Tensor | undefined> = {};
-    for (const name of this.slotOrder) ordered[name] = this.frozen.has(name) ? undefined : update[name];
+    for (const name of this.slots.keys()) ordered[name] = this.frozen.has(name) ? undefined : update[name];
     return ordered as NamedTensorMap;
   }
 
