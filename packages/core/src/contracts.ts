@@ -128,6 +128,13 @@ export interface MultiTaskModel {
   encode(inputs: Inputs, options: ApplyOptions): Features;
   /** Outputs of the named tasks (all when `tasks` is omitted). */
   decode(features: Features, inputs: Inputs, options: ApplyOptions, tasks?: readonly string[]): Record<string, Tensor>;
+  /**
+   * Optional fast path of `decode` for the engine: the outputs of `tasks` (which all have the same
+   * `units`) stacked [N, k, units] and computed together, e.g. the heads of tasks that share a spec
+   * as one matMul. Returns null when these tasks' heads cannot be computed together; the engine
+   * then calls `decode`.
+   */
+  decodeStacked?(features: Features, inputs: Inputs, options: ApplyOptions, tasks: readonly string[]): Tensor | null;
   /** `encode` then `decode` for every task: the full forward pass. */
   apply(inputs: Inputs, options: ApplyOptions): ForwardResult;
   /**

@@ -44,17 +44,24 @@ export interface PreparedBatch {
 export interface TaskGradients {
   /** The site the gradients were taken at. */
   site: GradientSite;
-  /** Names of the active tasks; the rows of `perTask`, `losses` and `heads` follow this order. */
+  /** Names of the active tasks; the rows of `jacobian`, `losses` and `heads` follow this order. */
   activeTasks: string[];
-  /** Gradient of each active task's (importance-scaled) loss, one tensor per site tensor. */
-  perTask: Tensor[][];
+  /**
+   * The Jacobian J [tasks, D]: row k is the gradient of task k's (importance-scaled) loss with
+   * respect to the site tensors, each flattened, concatenated in the order of `names`.
+   */
+  jacobian: Tensor2D;
   /** What the site tensors are: variable names, or 'features/<key>'. */
   names: string[];
-  /** Raw (unscaled) task losses. */
-  losses: Scalar[];
+  /** The site tensors' shapes, in the order of `names` (their sizes add up to D). */
+  shapes: number[][];
+  /** Raw (unscaled) task losses [tasks]. */
+  losses: Tensor1D;
   /** Each active task's own head gradients (variable name → gradient). */
   heads: NamedTensorMap[];
-  /** Disposes every tensor above (the site's feature tensors too, at the 'features' site). */
+  /** Task k's row of `jacobian` as one tensor per site tensor, shaped as `shapes` says (new tensors; the caller disposes them). */
+  row(k: number): Tensor[];
+  /** Disposes every tensor above. */
   dispose(): void;
 }
 
@@ -155,11 +162,11 @@ function flattenRow(tensors: Tensor[]): Tensor1D {
   return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))) as Tensor1D);
 }
 
-function splitLike(vector: Tensor1D, like: Tensor[]): Tensor[] {
+function splitLike(vector: Tensor1D, shapes: readonly number[][]): Tensor[] {
   return tf.tidy(() => {
-    const sizes = like.map((t) => t.size);
-    const parts = tf.split(vector, sizes);
-    return parts.map((part, i) => tf.reshape(part, like[i]!.shape));
+    const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
+    const parts = sizes.length === 1 ? [vector] : tf.split(vector, sizes);
+    return parts.map((part, i) => tf.reshape(part, shapes[i]!));
   });
 }
 
@@ -419,10 +426,13 @@ export class TrainStepEngine<S = unknown> {
     return this.model.taskNames.indexOf(name);
   }
 
-  /** Raw loss L_t of one task from its output (masked mean over labelled examples). */
-  private rawLoss(prepared: PreparedBatch, task: string, output: Tensor | undefined): Scalar {
-    const index = this.taskIndex(task);
-    const spec = this.tasks[index]!;
+  /**
+   * A task's output checked against its targets and shaped like them.
+   *
+   * @throws MtlError SHAPE_MISMATCH when it is not a tensor of the targets' size with N rows.
+   */
+  private checkedOutput(prepared: PreparedBatch, task: string, output: Tensor | undefined): Tensor {
+    const spec = this.tasks[this.taskIndex(task)]!;
     const target = prepared.targets[task]!;
     if (!(output instanceof tf.Tensor) || output.shape[0] !== prepared.batchSize || output.size !== target.size) {
       throw new MtlError(
@@ -431,14 +441,24 @@ export class TrainStepEngine<S = unknown> {
         { task, expected: target.shape, received: output instanceof tf.Tensor ? output.shape : undefined },
       );
     }
-    const prediction = output.rank === target.rank ? output : tf.reshape(output, target.shape);
-    const perExample = this.lossFns[index]!(prediction, target);
+    return output.rank === target.rank ? output : tf.reshape(output, target.shape);
+  }
+
+  /** Raw loss L_t of one task from its output (masked mean over labelled examples). */
+  private rawLoss(prepared: PreparedBatch, task: string, output: Tensor | undefined): Scalar {
+    const prediction = this.checkedOutput(prepared, task, output);
+    const perExample = this.lossFns[this.taskIndex(task)]!(prediction, prepared.targets[task]!);
     if (!(perExample instanceof tf.Tensor) || perExample.size !== prepared.batchSize) {
       throw new MtlError('BAD_CONFIG', `task '${task}': its loss must return one value per example ([${prepared.batchSize}]), got ${describe(perExample)}`, {
         task,
       });
     }
     return maskedMean(tf.reshape(perExample, [prepared.batchSize]) as Tensor1D, prepared.masks[task] ?? null);
+  }
+
+  /** The tasks' importances c_t as a vector (a new tensor). */
+  private importances(tasks: readonly string[]): Tensor1D {
+    return tf.tensor1d(tasks.map((task) => this.importance(task)));
   }
 
   private importance(task: string): number {
@@ -465,22 +485,114 @@ export class TrainStepEngine<S = unknown> {
   }
 
   /**
+   * Raw losses L_t of `tasks` ([k], in that order). Tasks that share a built-in loss and a width
+   * form a group: their outputs come stacked [N, g, units] (from the model's `decodeStacked` when
+   * it has one, else `decode`'s outputs stacked) and are scored in one pass, so a step's loss costs
+   * a few kernels per group rather than per task. `features` is what every task reads, or one
+   * Features per task (the 'features' site's copies, one per task, so that one backward pass
+   * gives each task's feature gradient).
+   */
+  private taskLosses(prepared: PreparedBatch, features: Features | readonly Features[], tasks: readonly string[]): Tensor1D {
+    const training = { training: true };
+    const n = prepared.batchSize;
+    const perTask = Array.isArray(features);
+    const decodeEach = (positions: number[]): Record<string, Tensor> => {
+      if (!perTask) return this.model.decode(features as Features, prepared.inputs, training, positions.map((p) => tasks[p]!));
+      return Object.fromEntries(
+        positions.map((p) => [tasks[p]!, this.model.decode((features as Features[])[p]!, prepared.inputs, training, [tasks[p]!])[tasks[p]!]!]),
+      );
+    };
+    const parts: Tensor1D[] = [];
+    const order: number[] = [];
+    const singles: number[] = [];
+    for (const positions of this.lossGroups(tasks)) {
+      if (positions.length === 1) {
+        singles.push(positions[0]!);
+        continue;
+      }
+      const names = positions.map((p) => tasks[p]!);
+      const spec = this.tasks[this.taskIndex(names[0]!)]!;
+      let stacked = perTask ? null : (this.model.decodeStacked?.(features as Features, prepared.inputs, training, names) ?? null);
+      if (stacked === null) {
+        const outputs = decodeEach(positions);
+        stacked = tf.stack(names.map((task) => this.checkedOutput(prepared, task, outputs[task])), 1);
+      } else if (stacked.rank !== 3 || stacked.shape[0] !== n || stacked.shape[1] !== names.length || stacked.shape[2] !== spec.units) {
+        throw new MtlError(
+          'SHAPE_MISMATCH',
+          `tasks ${names.map((t) => `'${t}'`).join(', ')}: the model's decodeStacked() gave ${describe(stacked)}, expected [${n}, ${names.length}, ${spec.units}]`,
+          { task: names[0], tasks: names, expected: [n, names.length, spec.units], received: stacked.shape },
+        );
+      }
+      const targets = tf.stack(names.map((task) => prepared.targets[task]!), 1);
+      const perExample = this.lossFns[this.taskIndex(names[0]!)]!(stacked, targets);
+      const masks = names.map((task) => prepared.masks[task] ?? null);
+      let losses: Tensor1D;
+      if (masks.every((m) => m === null)) {
+        losses = tf.mean(perExample, 0) as Tensor1D;
+      } else {
+        const mask = tf.stack(masks.map((m) => m ?? tf.ones([n])), 1);
+        const selected = tf.where(tf.greater(mask, 0), perExample, tf.zerosLike(perExample));
+        losses = tf.div(tf.sum(selected, 0), tf.maximum(tf.sum(mask, 0), 1)) as Tensor1D;
+      }
+      parts.push(losses);
+      order.push(...positions);
+    }
+    if (singles.length) {
+      const outputs = decodeEach(singles);
+      parts.push(tf.stack(singles.map((p) => this.rawLoss(prepared, tasks[p]!, outputs[tasks[p]!]))) as Tensor1D);
+      order.push(...singles);
+    }
+    const all = parts.length === 1 ? parts[0]! : (tf.concat(parts) as Tensor1D);
+    if (order.every((p, i) => p === i)) return all;
+    const inverse = new Array<number>(order.length);
+    order.forEach((p, i) => (inverse[p] = i));
+    return tf.gather(all, inverse) as Tensor1D;
+  }
+
+  /**
+   * `tasks` split into loss groups (positions in `tasks`): tasks with the same built-in loss and
+   * width share a group; a task with a custom loss is alone (its function may expect [N, units]).
+   */
+  private lossGroups(tasks: readonly string[]): number[][] {
+    const groups = new Map<string, number[]>();
+    tasks.forEach((task, position) => {
+      const index = this.taskIndex(task);
+      const spec = this.tasks[index]!;
+      const key = typeof spec.loss === 'object' ? `custom:${task}` : `${this.lossFns.indexOf(this.lossFns[index]!)}:${spec.units}`;
+      const group = groups.get(key);
+      if (group) group.push(position);
+      else groups.set(key, [position]);
+    });
+    return [...groups.values()];
+  }
+
+  /**
    * The gradient of each active task's importance-scaled loss at a site: 'shared' (every shared
    * variable), 'last-shared' (the last shared layer) or 'features' (the encoder's output). Also
    * each task's head gradients and raw loss. Exposed so tests can compare it with tf.variableGrads.
+   *
+   * At 'features' with one feature tensor F, the features are computed once, and each task's head
+   * reads its own copy of them: one backward pass gives every task's feature gradient (the
+   * gradient with respect to its copy) and its head gradients.
    */
   taskGradients(prepared: PreparedBatch, site: GradientSite): TaskGradients {
     const training = { training: true };
-    const perTask: Tensor[][] = [];
-    const losses: Scalar[] = [];
+    const tasks = prepared.activeTasks;
+    const rows: Tensor[][] = [];
+    const rawLosses: Scalar[] = [];
     const heads: NamedTensorMap[] = [];
     let names: string[] = [];
+    let shapes: number[][] = [];
+    let jacobian: Tensor2D | undefined;
+    let losses: Tensor1D | undefined;
     const cleanup: Tensor[] = [];
     const release = () => {
       cleanup.forEach((t) => t.dispose());
-      perTask.flat().forEach((t) => t.dispose());
-      losses.forEach((t) => t.dispose());
+      rows.flat().forEach((t) => t.dispose());
+      rawLosses.forEach((t) => t.dispose());
       heads.forEach((h) => Object.values(h).forEach((t) => t.dispose()));
+      jacobian?.dispose();
+      losses?.dispose();
     };
     try {
       if (site === 'features') {
@@ -488,26 +600,55 @@ export class TrainStepEngine<S = unknown> {
         const entries = featureEntries(features);
         cleanup.push(...entries.map(([, t]) => t));
         names = entries.map(([name]) => name);
+        shapes = entries.map(([, t]) => [...t.shape]);
         const featureTensors = entries.map(([, t]) => t);
-        for (const task of prepared.activeTasks) {
-          const headVariables = this.model.taskVariables(task);
-          let raw: Scalar | undefined;
+        if (features instanceof tf.Tensor) {
+          // One copy of F per task (clones share F's data): the gradient with respect to copy i
+          // is task i's feature gradient, all from one backward pass.
+          const copies = tasks.map(() => tf.clone(features));
+          cleanup.push(...copies);
+          const headVariables = tasks.map((task) => this.model.taskVariables(task));
           const { value, grads } = tf.engine().gradients(
             () => {
-              const output = this.model.decode(rebuildFeatures(features, featureTensors), prepared.inputs, training, [task])[task];
-              raw = tf.keep(this.rawLoss(prepared, task, output));
-              return tf.mul(raw, this.importance(task)) as Scalar;
+              losses = tf.keep(this.taskLosses(prepared, copies, tasks));
+              return tf.sum(tf.mul(losses, this.importances(tasks))) as Scalar;
             },
-            [...featureTensors, ...headVariables],
+            [...copies, ...headVariables.flat()],
             undefined,
             true,
           );
           value.dispose();
-          losses.push(raw!);
-          perTask.push(featureTensors.map((t, i) => grads[i] ?? tf.zerosLike(t)));
-          heads.push(
-            Object.fromEntries(headVariables.flatMap((v, i) => (grads[featureTensors.length + i] ? [[v.name, grads[featureTensors.length + i]!]] : []))),
-          );
+          const featureGrads = grads.slice(0, tasks.length);
+          const headGrads = grads.slice(tasks.length);
+          jacobian = tf.tidy(() => tf.stack(featureGrads.map((g, i) => tf.reshape(g ?? tf.zerosLike(copies[i]!), [-1]))) as Tensor2D);
+          featureGrads.forEach((g) => g?.dispose());
+          let offset = 0;
+          for (const variables of headVariables) {
+            const own = headGrads.slice(offset, offset + variables.length);
+            offset += variables.length;
+            heads.push(Object.fromEntries(variables.flatMap((v, i) => (own[i] ? [[v.name, own[i]!]] : []))));
+          }
+        } else {
+          for (const task of tasks) {
+            const headVariables = this.model.taskVariables(task);
+            let raw: Scalar | undefined;
+            const { value, grads } = tf.engine().gradients(
+              () => {
+                const output = this.model.decode(rebuildFeatures(features, featureTensors), prepared.inputs, training, [task])[task];
+                raw = tf.keep(this.rawLoss(prepared, task, output));
+                return tf.mul(raw, this.importance(task)) as Scalar;
+              },
+              [...featureTensors, ...headVariables],
+              undefined,
+              true,
+            );
+            value.dispose();
+            rawLosses.push(raw!);
+            rows.push(featureTensors.map((t, i) => grads[i] ?? tf.zerosLike(t)));
+            heads.push(
+              Object.fromEntries(headVariables.flatMap((v, i) => (grads[featureTensors.length + i] ? [[v.name, grads[featureTensors.length + i]!]] : []))),
+            );
+          }
         }
       } else {
         const siteVariables = site === 'shared' ? this.model.sharedVariables() : this.model.lastSharedVariables();
@@ -515,7 +656,8 @@ export class TrainStepEngine<S = unknown> {
           throw new MtlError('UNSUPPORTED_SITE', `site '${site}' has no variables in this model (its encoder has no parameters)`);
         }
         names = siteVariables.map((v) => v.name);
-        for (const task of prepared.activeTasks) {
+        shapes = siteVariables.map((v) => [...v.shape]);
+        for (const task of tasks) {
           const headVariables = site === 'shared' ? this.model.taskVariables(task) : [];
           let raw: Scalar | undefined;
           const { value, grads } = tf.variableGrads(() => {
@@ -525,16 +667,37 @@ export class TrainStepEngine<S = unknown> {
             return tf.mul(raw, this.importance(task)) as Scalar;
           }, [...siteVariables, ...headVariables]);
           value.dispose();
-          losses.push(raw!);
-          perTask.push(siteVariables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
+          rawLosses.push(raw!);
+          rows.push(siteVariables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
           heads.push(Object.fromEntries(headVariables.flatMap((v) => (grads[v.name] ? [[v.name, grads[v.name]!]] : []))));
         }
+      }
+      if (!jacobian) {
+        jacobian = tf.tidy(() => tf.stack(rows.map((row) => flattenRow(row))) as Tensor2D);
+        rows.flat().forEach((t) => t.dispose());
+        rows.length = 0;
+      }
+      if (!losses) {
+        losses = tf.stack(rawLosses) as Tensor1D;
+        rawLosses.forEach((t) => t.dispose());
+        rawLosses.length = 0;
       }
     } catch (error) {
       release();
       throw error;
     }
-    return { site, activeTasks: prepared.activeTasks, perTask, names, losses, heads, dispose: release };
+    const matrix = jacobian;
+    return {
+      site,
+      activeTasks: tasks,
+      jacobian,
+      names,
+      shapes,
+      losses,
+      heads,
+      row: (k) => tf.tidy(() => splitLike(tf.reshape(tf.slice(matrix, [k, 0], [1, -1]), [-1]) as Tensor1D, shapes)),
+      dispose: release,
+    };
   }
 
   /**
@@ -551,8 +714,7 @@ export class TrainStepEngine<S = unknown> {
         throw new MtlError('BAD_DATA', `probeGramian: no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
       }
       gradients = this.taskGradients(prepared, site);
-      const parts = gradients.perTask;
-      const matrix = tf.tidy(() => gramian(tf.stack(parts.map((row) => flattenRow(row))) as Tensor2D));
+      const matrix = gramian(gradients.jacobian);
       const values = (await matrix.data()) as Float32Array;
       matrix.dispose();
       const size = prepared.activeTasks.length;
@@ -635,10 +797,8 @@ export class TrainStepEngine<S = unknown> {
     try {
       ({ grads } = tf.variableGrads(() => {
         const features = this.model.encode(prepared.inputs, training);
-        const outputs = this.model.decode(features, prepared.inputs, training, prepared.activeTasks);
-        const raw = prepared.activeTasks.map((task) => this.rawLoss(prepared, task, outputs[task]));
-        rawLosses = tf.keep(tf.stack(raw) as Tensor1D);
-        const scaled = tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D;
+        rawLosses = tf.keep(this.taskLosses(prepared, features, prepared.activeTasks));
+        const scaled = tf.mul(rawLosses, this.importances(prepared.activeTasks)) as Tensor1D;
         const result = weighting.combine(scaled, this.state, info);
         if (!(result?.loss instanceof tf.Tensor) || result.loss.rank !== 0) {
           throw new MtlError('BAD_CONFIG', `weighting '${weighting.name}': combine() must return a scalar loss, got ${describe(result?.loss)}`, {
@@ -676,12 +836,10 @@ export class TrainStepEngine<S = unknown> {
     let reportedGramian: StepReport['gramian'];
     const update: NamedTensorMap = {};
     try {
-      const rawLosses = tf.stack(gradients.losses) as Tensor1D;
-      owned.push(rawLosses);
-      const scaled = tf.tidy(() => tf.mul(rawLosses, tf.tensor1d(prepared.activeTasks.map((task) => this.importance(task)))) as Tensor1D);
+      const rawLosses = gradients.losses;
+      const scaled = tf.tidy(() => tf.mul(rawLosses, this.importances(prepared.activeTasks)) as Tensor1D);
       owned.push(scaled);
-      const jacobian = tf.tidy(() => tf.stack(gradients.perTask.map((row) => flattenRow(row))) as Tensor2D);
-      owned.push(jacobian);
+      const jacobian = gradients.jacobian;
       let nextState: S;
       let diagnostics: WeightingDiagnostics | undefined;
       let combined: Tensor1D;
@@ -726,7 +884,7 @@ export class TrainStepEngine<S = unknown> {
         if (weights !== undefined) checkWeightCount(weighting.name, weights, prepared.activeTasks.length);
       }
       owned.push(combined);
-      const siteParts = splitLike(combined, gradients.perTask[0]!);
+      const siteParts = splitLike(combined, gradients.shapes);
       owned.push(...siteParts);
 
       // Shared-variable update from the combination at the site.
@@ -806,8 +964,10 @@ export class TrainStepEngine<S = unknown> {
       const parts: Tensor[] = [rawLosses, tf.reshape(objective, [1])];
       if (weights instanceof tf.Tensor) parts.push(weights);
       const updates = Object.values(update);
-      const squaredNorm = updates.length ? tf.addN(updates.map((g) => tf.sum(tf.square(g)))) : tf.scalar(0);
-      parts.push(tf.reshape(squaredNorm, [1]));
+      // One sum over every update entry: NaN or ±Inf when any entry is (or when the finite entries
+      // overflow float32, which is no usable update either).
+      const total = updates.length ? tf.sum(updates.length === 1 ? updates[0]! : tf.concat(updates.map((g) => tf.reshape(g, [-1])))) : tf.scalar(0);
+      parts.push(tf.reshape(total, [1]));
       return tf.concat(parts.map((p) => tf.cast(tf.reshape(p, [-1]), 'float32')));
     });
     let data: Float32Array;
@@ -820,9 +980,9 @@ export class TrainStepEngine<S = unknown> {
     const objectiveValue = data[count]!;
     const weightValues =
       weights === null ? new Array<number>(count).fill(Number.NaN) : weights instanceof tf.Tensor ? Array.from(data.subarray(count + 1, count + 1 + count)) : [...weights];
-    const updateNorm = data[data.length - 1]!;
+    const updateSum = data[data.length - 1]!;
 
-    const problem = this.nonFiniteProblem(prepared.activeTasks, lossValues, weights === null ? null : weightValues, objectiveValue, updateNorm);
+    const problem = this.nonFiniteProblem(prepared.activeTasks, lossValues, weights === null ? null : weightValues, objectiveValue, updateSum);
     if (problem && this.nonFinite === 'throw') {
       throw new MtlError('NON_FINITE_LOSS', `${problem.what} at step ${this.stepCount}; no variable was updated`, { ...problem.details, step: this.stepCount });
     }
@@ -860,14 +1020,14 @@ export class TrainStepEngine<S = unknown> {
   /**
    * The first non-finite number of a step, described for the NON_FINITE_LOSS error or the skip
    * warning: a task loss (naming the tasks), else a task weight (naming the weighting and tasks),
-   * else the objective, else the update's squared norm (NaN or Inf when any gradient entry is).
+   * else the objective, else the sum of the update's entries (NaN or Inf when any entry is).
    */
   private nonFiniteProblem(
     tasks: readonly string[],
     losses: readonly number[],
     weights: readonly number[] | null,
     objective: number,
-    updateNorm: number,
+    updateSum: number,
   ): { what: string; details: MtlErrorDetails } | null {
     const list = (names: string[]) => names.map((t) => `'${t}'`).join(', ');
     const badTasks = tasks.filter((_, k) => !Number.isFinite(losses[k]!));
@@ -875,7 +1035,7 @@ export class TrainStepEngine<S = unknown> {
       return { what: `non-finite loss for task${badTasks.length > 1 ? 's' : ''} ${list(badTasks)}`, details: { task: badTasks[0], tasks: badTasks } };
     }
     const badWeights = weights === null ? [] : tasks.filter((_, k) => !Number.isFinite(weights[k]!));
-    if (!badWeights.length && Number.isFinite(objective) && Number.isFinite(updateNorm)) return null;
+    if (!badWeights.length && Number.isFinite(objective) && Number.isFinite(updateSum)) return null;
     const what = badWeights.length
       ? `weighting '${this.weighting.name}' gave a non-finite weight for task ${list(badWeights)}`
       : !Number.isFinite(objective)

@@ -8,8 +8,9 @@ import { Rng } from '../src/rng';
 
 // A minimal hard-sharing model for the core's own tests (the real one lives in
 // @mtljs/sharing-hard, which depends on core). An optional L2 penalty on the shared variables
-// exercises the engine's penalty path.
-export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize?: number; penalty?: number } = {}): MultiTaskModel {
+// exercises the engine's penalty path; `stacked` gives it decodeStacked (heads of tasks that share a
+// width computed together, as hard sharing does).
+export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize?: number; penalty?: number; stacked?: boolean } = {}): MultiTaskModel {
   const rng = Rng.fromSeed(options.seed ?? 1);
   const scope = uniqueScope('tiny');
   const inputSize = options.inputSize ?? 5;
@@ -40,6 +41,9 @@ export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize
       heads.forEach((h) => h.dispose());
     },
   };
+  if (options.stacked) {
+    model.decodeStacked = (features, _inputs, _o, names) => DenseStack.applyStacked(names.map((n) => heads.get(n)!), features as Tensor);
+  }
   if (options.penalty) {
     const lambda = options.penalty;
     model.penalty = () => tf.tidy(() => tf.mul(lambda, tf.addN(encoder.variables().map((v) => tf.sum(tf.square(v))))) as Scalar);

@@ -116,10 +116,12 @@ export class AffinityWarmup {
       const shared = this.model.sharedVariables();
       const saved = shared.map((v) => tf.clone(v));
       try {
-        const before = readNumbers(gradients.losses);
+        const before = Array.from(gradients.losses.dataSync());
         const active = prepared.activeIndices;
-        gradients.perTask.forEach((gradient, a) => {
+        gradients.activeTasks.forEach((_, a) => {
+          const gradient = gradients.row(a);
           tf.tidy(() => shared.forEach((v, p) => v.assign(tf.sub(saved[p]!, tf.mul(gradient[p]!, this.lookaheadRate)))));
+          tf.dispose(gradient);
           const after = this.losses(prepared);
           active.forEach((j, b) => {
             const base = before[b]!;
@@ -183,13 +185,6 @@ export class AffinityWarmup {
     this.trainer.dispose();
     this.model.dispose();
   }
-}
-
-function readNumbers(scalars: readonly Tensor[]): number[] {
-  const stacked = tf.stack(scalars as Tensor[]);
-  const data = Array.from(stacked.dataSync());
-  stacked.dispose();
-  return data;
 }
 
 /**

@@ -256,9 +256,12 @@ describe('cross-stitch', () => {
         const prepared = trainer.engine.prepare(batch);
         const gradients = trainer.engine.taskGradients(prepared, 'shared');
         const alphaNames = model.alphaVariables().map((v) => v.name);
-        const norms = gradients.perTask.map((row) =>
-          gradients.names.reduce((sum, name, i) => (alphaNames.includes(name) ? sum + tf.tidy(() => tf.sum(tf.square(row[i]!)).dataSync()[0]!) : sum), 0),
-        );
+        const norms = gradients.activeTasks.map((_, k) => {
+          const row = gradients.row(k);
+          const norm = gradients.names.reduce((sum, name, i) => (alphaNames.includes(name) ? sum + tf.tidy(() => tf.sum(tf.square(row[i]!)).dataSync()[0]!) : sum), 0);
+          tf.dispose(row);
+          return norm;
+        });
         console.log(`cross-stitch (c): ‖∂L_t/∂α‖² at the 'shared' site: ${gradients.activeTasks.map((t, i) => `${t}: ${norms[i]!.toExponential(3)}`).join(', ')}`);
         expect(norms.every((n) => n > 0)).toBe(true);
         gradients.dispose();

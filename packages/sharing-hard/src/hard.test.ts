@@ -95,3 +95,38 @@ describe('hard sharing options', () => {
     expect(() => hardSharing({ defaultEncoderUnits: [0] })).toThrow(/defaultEncoderUnits must be/);
   });
 });
+
+describe('hard sharing: decodeStacked (the engine computes heads that share a spec together)', () => {
+  const many: TaskSpec[] = Array.from({ length: 12 }, (_, t) => ({ name: `t${t}`, kind: 'multiclass' as const, units: 4 }));
+
+  for (const head of [undefined, { type: 'mlp' as const, units: [5] }]) {
+    it(`equals decode's outputs stacked on axis 1 (${head ? 'heads with a hidden layer' : 'linear heads'})`, () => {
+      const model = hardSharing().build({ tasks: many, inputShape: [6], encoder: { type: 'mlp', units: [8] }, ...(head ? { head } : {}) }, { seed: 2 });
+      const inputs = tf.randomNormal([9, 6], 0, 1, 'float32', 5);
+      const features = model.encode(inputs, { training: true });
+      const names = ['t3', 't0', 't7'];
+      const stacked = model.decodeStacked!(features, inputs, { training: true }, names)!;
+      const outputs = model.decode(features, inputs, { training: true }, names);
+      const expected = tf.stack(names.map((name) => outputs[name]!), 1);
+      expect(stacked.shape).toEqual([9, 3, 4]);
+      const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(stacked, expected))).dataSync()[0]!);
+      expect(gap).toBeLessThan(1e-6);
+      tf.dispose([inputs, features as tf.Tensor, stacked, expected, ...Object.values(outputs)]);
+      model.dispose();
+    });
+  }
+
+  it('12 linear heads are one matMul (2 with the one-layer encoder); an unknown task is BAD_CONFIG', async () => {
+    const model = hardSharing().build({ tasks: many, inputShape: [6], encoder: { type: 'mlp', units: [8] } }, { seed: 3 });
+    const inputs = tf.randomNormal([9, 6], 0, 1, 'float32', 6);
+    const profile = await tf.profile(() => {
+      const features = model.encode(inputs, { training: true });
+      tf.dispose([features as tf.Tensor, model.decodeStacked!(features, inputs, { training: true }, model.taskNames)!]);
+    });
+    expect(profile.kernels.filter((k) => k.name === 'BatchMatMul')).toHaveLength(2);
+    const zeros = tf.zeros([9, 8]);
+    expect(() => model.decodeStacked!(zeros, inputs, { training: true }, ['t0', 'nope'])).toThrow(/no head for task 'nope'/);
+    tf.dispose([inputs, zeros]);
+    model.dispose();
+  });
+});

@@ -5,6 +5,7 @@ import {
   buildHead,
   buildModule,
   checkOptions,
+  DenseStack,
   MtlError,
   Rng,
   uniqueScope,
@@ -89,6 +90,18 @@ class HardSharingModel implements MultiTaskModel {
       outputs[name] = head.apply(features, options);
     }
     return outputs;
+  }
+
+  /** The heads of `tasks` as one batched pass when they share a spec (see `MultiTaskModel.decodeStacked`). */
+  decodeStacked(features: Features, _inputs: Inputs, _options: ApplyOptions, tasks: readonly string[]): Tensor | null {
+    if (!(features instanceof tf.Tensor)) throw new MtlError('BAD_DATA', 'hard sharing: features must be one tensor');
+    const heads = tasks.map((name) => {
+      const head = this.heads.get(name);
+      if (!head) throw new MtlError('BAD_CONFIG', `hard sharing: no head for task '${name}'; tasks: ${this.taskNames.join(', ')}`, { task: name });
+      return head;
+    });
+    if (!heads.every((head) => head instanceof DenseStack)) return null;
+    return DenseStack.applyStacked(heads as DenseStack[], features);
   }
 
   apply(inputs: Inputs, options: ApplyOptions) {

@@ -30,8 +30,10 @@ describe('the CAGrad toy problem', () => {
     const prepared = trainer.engine.prepare(toy.batch);
     const gradients = trainer.engine.taskGradients(prepared, 'shared');
     const [g1, g2] = toyGradients(-8.5, -5);
-    expect(Array.from(gradients.perTask[0]![0]!.dataSync())).toEqual(g1.map((v) => expect.closeTo(v, 4)));
-    expect(Array.from(gradients.perTask[1]![0]!.dataSync())).toEqual(g2.map((v) => expect.closeTo(v, 4)));
+    const [row1, row2] = [gradients.row(0), gradients.row(1)];
+    expect(Array.from(row1[0]!.dataSync())).toEqual(g1.map((v) => expect.closeTo(v, 4)));
+    expect(Array.from(row2[0]!.dataSync())).toEqual(g2.map((v) => expect.closeTo(v, 4)));
+    tf.dispose([...row1, ...row2]);
     gradients.dispose();
     prepared.dispose();
     trainer.dispose();

@@ -394,7 +394,7 @@ describe('benchmarks', () => {
         const batch = data.validation.batches().next().value!;
         const prepared = trainer.engine.prepare(batch);
         const gradients = trainer.engine.taskGradients(prepared, 'last-shared');
-        const norms = gradients.perTask.map((row) => Math.sqrt(sum(row.map((g) => tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]!)))));
+        const norms = tf.tidy(() => Array.from(tf.sqrt(tf.sum(tf.square(gradients.jacobian), 1)).dataSync()));
         gradients.dispose();
         prepared.dispose();
         const weights = weighting ? (trainer.engine.weightingState as GradNormState).weights : [1, 1];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensor2D, Variable } from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 import type { ActivationName, ApplyOptions, LayerModule } from '../contracts';
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
@@ -93,6 +93,50 @@ export class DenseStack implements LayerModule {
   outputShape(_inputShape: readonly number[]): number[] {
     const units = this.options.units;
     return [units.length ? units[units.length - 1]! : this.options.inputSize];
+  }
+
+  /**
+   * Several stacks of the same structure (input size, widths, activations) reading the same input,
+   * applied together: their first layers are one matMul with the kernels side by side
+   * ([N, in] · [in, k·width]), so k linear heads cost one matMul; deeper layers run per stack
+   * (tfjs-backend-wasm runs batched matMuls several times slower than the same work as 2-D ones).
+   * The heads of tasks that share a spec are such stacks (`MultiTaskModel.decodeStacked`).
+   *
+   * @returns [N, k, last width], or null when the stacks differ in structure or there are none.
+   * @throws MtlError SHAPE_MISMATCH when an example does not have `inputSize` values.
+   */
+  static applyStacked(stacks: readonly DenseStack[], input: Tensor): Tensor3D | null {
+    const first = stacks[0];
+    if (!first || first.layers.length === 0) return null;
+    const shape = first.signature();
+    if (!stacks.every((stack) => stack.signature() === shape)) return null;
+    const k = stacks.length;
+    return tf.tidy(() => {
+      const { activation, outputActivation, inputSize } = first.options;
+      const rows = input.shape[0]!;
+      if (input.size !== rows * inputSize) first.apply(input, { training: true }); // throws SHAPE_MISMATCH
+      const depth = first.layers.length;
+      const width = first.layers[0]!.kernel.shape[1]!;
+      const kernel = tf.concat(stacks.map((s) => s.layers[0]!.kernel), 1) as Tensor2D;
+      const bias = tf.concat(stacks.map((s) => s.layers[0]!.bias));
+      const y = activate(dense(tf.reshape(input, [rows, inputSize]) as Tensor2D, kernel, bias), depth === 1 ? outputActivation : activation);
+      if (depth === 1) return tf.reshape(y, [rows, k, width]) as Tensor3D;
+      const parts = tf.split(y, k, 1);
+      const outputs = stacks.map((stack, i) => {
+        let x = parts[i] as Tensor2D;
+        for (let index = 1; index < depth; index++) {
+          const layer = stack.layers[index]!;
+          x = activate(dense(x, layer.kernel as unknown as Tensor2D, layer.bias), index === depth - 1 ? outputActivation : activation) as Tensor2D;
+        }
+        return x;
+      });
+      return tf.stack(outputs, 1) as Tensor3D;
+    });
+  }
+
+  private signature(): string {
+    const { inputSize, activation, outputActivation } = this.options;
+    return JSON.stringify([inputSize, activation, outputActivation, this.layers.map((layer) => layer.kernel.shape)]);
   }
 
   dispose(): void {
