@@ -18,6 +18,12 @@ export interface BenchOptions {
   batchSize: number;
   /** Steps over which each configuration's tensor count must stay flat (the timed ones included). */
   leakSteps: number;
+  /**
+   * Batch size of the leak steps after the timed ones (default: `batchSize`). The tensor count of
+   * a step does not depend on the batch size, and a small batch makes 500 steps of every
+   * configuration affordable; one step on the new batch runs before the count is taken.
+   */
+  leakBatch?: number;
   log?: (line: string) => void;
 }
 
@@ -91,6 +97,24 @@ function leakRun(step: () => void, done: number, total: number): number {
   return tf.memory().numTensors - before;
 }
 
+/**
+ * The leak steps of a configuration on a batch of `options.leakBatch` rows (when it differs from
+ * the timed batch): `makeStep` gets that batch; one step runs before the count is taken.
+ */
+function leakRunOn(trunk: Trunk, tasks: number, options: BenchOptions, done: number, makeStep: (batch: Batch) => { step: () => void; dispose?: () => void }): number {
+  if (done >= options.leakSteps) return 0;
+  const size = options.leakBatch ?? options.batchSize;
+  const batch = batchFor(trunk, tasks, size);
+  const { step, dispose } = makeStep(batch);
+  try {
+    step();
+    return leakRun(step, done + 1, options.leakSteps);
+  } finally {
+    dispose?.();
+    disposeBatch(batch);
+  }
+}
+
 function trainerFor(spec: ModelSpec, weighting: Weighting<unknown> | string, site: GradientSite | null): { trainer: Trainer; dispose(): void } {
   const model = hardSharing().build(spec, { seed: 3 });
   const trainer = new Trainer({ model, weighting, ...(site ? { site } : {}), optimizer: { name: 'sgd', learningRate: 0.01 }, seed: 3 });
@@ -124,7 +148,12 @@ export async function overheadRow(tasks: number, options: BenchOptions, flavour:
     const baseline = watched(() => void raw.step(), record);
     const times = await interleave(method, baseline, options);
     const done = options.warmup + options.steps;
-    const leaked = leakRun(method, done, options.leakSteps) + leakRun(baseline, done, options.leakSteps);
+    const leaked =
+      leakRunOn('mlp', tasks, options, done, (small) => ({ step: () => void ew.trainer.step(small) })) +
+      leakRunOn('mlp', tasks, options, done, (small) => {
+        const smallRaw = rawModel({ inputSize: 784, units: MLP_UNITS, tasks, classes: CLASSES, inputs: small.inputs as tf.Tensor2D, labels: Object.values(small.targets) as tf.Tensor1D[], learningRate: 0.01, flavour });
+        return { step: () => void smallRaw.step(), dispose: () => smallRaw.dispose() };
+      });
     const [m, b] = [summarise(times.a), summarise(times.b)];
     return { kind: flavour === 'tuned' ? 'overhead' : 'overhead-naive', trunk: 'mlp', tasks, weighting: 'ew', level: 'loss', site: null, method: m, baseline: b, ratio: ratio(m, b), tensorsPerStep: record.tensors, bytesPerStep: record.bytes, leakSteps: Math.max(options.leakSteps, done), leaked };
   } finally {
@@ -147,7 +176,7 @@ export async function weightingRow(trunk: Trunk, tasks: number, name: string, si
     const baseline = () => void ew.trainer.step(batch);
     const times = await interleave(method, baseline, options);
     const done = options.warmup + options.steps;
-    const leaked = leakRun(method, done, options.leakSteps);
+    const leaked = leakRunOn(trunk, tasks, options, done, (small) => ({ step: () => void other.trainer.step(small) }));
     const [m, b] = [summarise(times.a), summarise(times.b)];
     return { kind: 'weighting', trunk, tasks, weighting: name, level: weighting.level, site, method: m, baseline: b, ratio: ratio(m, b), tensorsPerStep: record.tensors, bytesPerStep: record.bytes, leakSteps: Math.max(options.leakSteps, done), leaked };
   } finally {

@@ -10,7 +10,7 @@ import { acceptance, markdown, replaceTable } from './report';
 // the table in benchmarks/README.md at the repository root.
 
 const USAGE = `usage: node apps/perf/dist/main.js [--backend=wasm] [--steps=20] [--warmup=3] [--tasks=2,8,40]
-       [--trunks=mlp,conv] [--weightings=a,b] [--batch=256] [--leak-steps=500] [--out=<dir>] [--no-write]`;
+       [--trunks=mlp,conv] [--weightings=a,b] [--batch=256] [--leak-steps=500] [--leak-batch=16] [--out=<dir>] [--no-write]`;
 
 function parse(argv: string[]): BenchOptions & { backend: string; out: string; write: boolean } {
   const values = new Map<string, string>();
@@ -23,7 +23,7 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
     if (!match) throw new Error(`unknown argument '${arg}'\n${USAGE}`);
     values.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['backend', 'steps', 'warmup', 'tasks', 'trunks', 'weightings', 'batch', 'leak-steps', 'out', 'no-write'];
+  const known = ['backend', 'steps', 'warmup', 'tasks', 'trunks', 'weightings', 'batch', 'leak-steps', 'leak-batch', 'out', 'no-write'];
   for (const key of values.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${USAGE}`);
   const int = (key: string, fallback: number) => {
     const value = Number(values.get(key) ?? fallback);
@@ -40,6 +40,7 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
     ...(values.has('weightings') ? { weightings: values.get('weightings')!.split(',') } : {}),
     batchSize: int('batch', 256),
     leakSteps: int('leak-steps', 500),
+    leakBatch: Math.max(1, int('leak-batch', 16)),
     out: resolve(values.get('out') ?? join(root, 'benchmarks')),
     write: !values.has('no-write'),
   };
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 10);
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, Node ${process.version}, ${process.platform}`;
   const command = `pnpm bench ${process.argv.slice(2).join(' ')}`.trim();
-  const meta = { command, machine, date, backend: options.backend, steps: options.steps, warmup: options.warmup, peakRssMiB: peakRss / 2 ** 20 };
+  const meta = { command, machine, date, backend: options.backend, steps: options.steps, warmup: options.warmup, peakRssMiB: peakRss / 2 ** 20, batch: options.batchSize, leakBatch: options.leakBatch };
   const checks = acceptance(rows);
   for (const check of checks) console.log(`${check.pass ? 'PASS' : 'FAIL'} ${check.point}. ${check.what}: ${check.measured}`);
   console.log(`${rows.length} configurations in ${((Date.now() - started) / 1000).toFixed(0)} s; peak RSS ${meta.peakRssMiB.toFixed(0)} MiB`);

@@ -73,12 +73,16 @@ export function acceptance(rows: readonly Row[]): Check[] {
 }
 
 /** The run as Markdown: the acceptance summary, then one table per kind. */
-export function markdown(rows: readonly Row[], meta: { command: string; machine: string; date: string; backend: string; steps: number; warmup: number; peakRssMiB: number }): string {
+export function markdown(
+  rows: readonly Row[],
+  meta: { command: string; machine: string; date: string; backend: string; steps: number; warmup: number; peakRssMiB: number; batch?: number; leakBatch?: number },
+): string {
   const lines: string[] = [];
   lines.push(`Measured ${meta.date} on ${meta.machine}, backend **${meta.backend}**, with:`, '', '```sh', meta.command, '```', '');
   lines.push(
     `Each configuration runs interleaved with its baseline in one process (ABBA order), ${meta.warmup} warm-up steps each, then ${meta.steps} measured steps each; ` +
-      `times are medians (min–max) in ms per step. Peak RSS of the run: ${fmt(meta.peakRssMiB, 0)} MiB.`,
+      `times are medians (min–max) in ms per step${meta.batch ? ` on a batch of ${meta.batch}` : ''}. Peak RSS of the run: ${fmt(meta.peakRssMiB, 0)} MiB.` +
+      (meta.leakBatch && meta.leakBatch !== meta.batch ? ` The tensor count is watched over every step; the steps after the timed ones (the 'leaked' column) use a batch of ${meta.leakBatch}.` : ''),
     '',
   );
   lines.push('| # | target | measured | pass |', '|---|---|---|---|');
