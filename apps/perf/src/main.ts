@@ -9,7 +9,7 @@ import { acceptance, markdown, replaceTable } from './report';
 // `pnpm bench`: the engine's cost benchmarks (issue 11). Writes benchmarks/results/<date>.json and
 // the table in benchmarks/README.md at the repository root.
 
-const USAGE = `usage: node apps/perf/dist/main.js [--backend=wasm] [--steps=20] [--warmup=3] [--tasks=2,8,40]
+const USAGE = `usage: node apps/perf/dist/main.js [--backend=wasm] [--steps=20] [--warmup=5] [--tasks=2,8,40]
        [--trunks=mlp,conv] [--weightings=a,b] [--batch=256] [--leak-steps=500] [--leak-batch=16] [--out=<dir>] [--no-write]`;
 
 function parse(argv: string[]): BenchOptions & { backend: string; out: string; write: boolean } {
@@ -34,7 +34,7 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
   return {
     backend: values.get('backend') ?? 'wasm',
     steps: Math.max(1, int('steps', 20)),
-    warmup: int('warmup', 3),
+    warmup: int('warmup', 5),
     tasks: (values.get('tasks') ?? '2,8,40').split(',').map(Number),
     trunks: (values.get('trunks') ?? 'mlp,conv').split(',') as Trunk[],
     ...(values.has('weightings') ? { weightings: values.get('weightings')!.split(',') } : {}),

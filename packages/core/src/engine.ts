@@ -19,6 +19,7 @@ import { MtlError, type MtlErrorDetails } from './errors';
 import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
 import { gramian, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
+import { withConstants } from './nn/dense';
 
 /** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
 export interface PreparedBatch {
@@ -126,23 +127,30 @@ export interface FreezeOptions {
 type ReadRequest = { kind: 'values'; tensor: Tensor } | { kind: 'host'; tensor: Tensor };
 type StepGenerator<T> = Generator<ReadRequest, T, Float32Array | Int32Array | Uint8Array | Tensor>;
 
-function runSync<T>(generator: StepGenerator<T>): T {
-  let next = generator.next();
+// Each stretch of a step runs with the batch's inputs marked constant (see `withConstants`).
+function runSync<T>(generator: StepGenerator<T>, constants: readonly Tensor[]): T {
+  let next = withConstants(constants, () => generator.next());
   while (!next.done) {
     const request = next.value;
-    next = generator.next(request.kind === 'values' ? (request.tensor.dataSync() as Float32Array) : request.tensor);
+    const answer = request.kind === 'values' ? (request.tensor.dataSync() as Float32Array) : request.tensor;
+    next = withConstants(constants, () => generator.next(answer));
   }
   return next.value;
 }
 
-async function runAsync<T>(generator: StepGenerator<T>): Promise<T> {
-  let next = generator.next();
+async function runAsync<T>(generator: StepGenerator<T>, constants: readonly Tensor[]): Promise<T> {
+  let next = withConstants(constants, () => generator.next());
   while (!next.done) {
     const request = next.value;
     const values = (await request.tensor.data()) as Float32Array;
-    next = generator.next(request.kind === 'values' ? values : tf.tensor(values, request.tensor.shape, request.tensor.dtype as 'float32'));
+    const answer = request.kind === 'values' ? values : tf.tensor(values, request.tensor.shape, request.tensor.dtype as 'float32');
+    next = withConstants(constants, () => generator.next(answer));
   }
   return next.value;
+}
+
+function inputTensors(inputs: Inputs): Tensor[] {
+  return inputs instanceof tf.Tensor ? [inputs] : Object.values(inputs).filter((t): t is Tensor => t instanceof tf.Tensor);
 }
 
 function featureEntries(features: Features): [string, Tensor][] {
@@ -713,7 +721,7 @@ export class TrainStepEngine<S = unknown> {
       if (prepared.activeTasks.length === 0) {
         throw new MtlError('BAD_DATA', `probeGramian: no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
       }
-      gradients = this.taskGradients(prepared, site);
+      gradients = withConstants(inputTensors(prepared.inputs), () => this.taskGradients(prepared, site));
       const matrix = gramian(gradients.jacobian);
       const values = (await matrix.data()) as Float32Array;
       matrix.dispose();
@@ -753,13 +761,17 @@ export class TrainStepEngine<S = unknown> {
     return this.execute(prepareBatch(this.tasks, batch, await labelledCounts(this.tasks, batch)), epoch, runAsync);
   }
 
-  private execute<R extends StepReport | Promise<StepReport>>(prepared: PreparedBatch, epoch: number, run: (generator: StepGenerator<StepReport>) => R): R {
+  private execute<R extends StepReport | Promise<StepReport>>(
+    prepared: PreparedBatch,
+    epoch: number,
+    run: (generator: StepGenerator<StepReport>, constants: readonly Tensor[]) => R,
+  ): R {
     const finishUp = () => prepared.dispose();
     try {
       if (prepared.activeTasks.length === 0) {
         throw new MtlError('BAD_DATA', `no task has a labelled example in this batch; tasks: ${this.model.taskNames.join(', ')}`);
       }
-      const result = run(this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch));
+      const result = run(this.weighting.level === 'loss' ? this.lossLevelStep(prepared, epoch) : this.gradientLevelStep(prepared, epoch), inputTensors(prepared.inputs));
       if (result instanceof Promise) {
         return result.then(
           (report) => (finishUp(), report),

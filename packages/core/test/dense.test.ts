@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { dense, DenseStack, Rng, scaleGradient } from '../src/index';
+import { withConstants } from '../src/nn/dense';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -36,4 +37,25 @@ it('DenseStack initialisation is fixed by the seed and rejects a wrong input wid
   expect(a.variables()[0]!.arraySync()).not.toEqual(c.variables()[0]!.arraySync());
   expect(() => a.apply(tf.zeros([2, 5]), { training: false })).toThrowError(/expects 4 input features, got 5/);
   [a, b, c].forEach((s) => s.dispose());
+});
+
+describe('withConstants: a dense layer skips the gradient of an input nobody differentiates', () => {
+  it('same kernel and bias gradients, one matMul fewer in the backward pass, and the mark ends with the scope', async () => {
+    const x = tf.randomNormal([6, 5], 0, 1, 'float32', 11);
+    const kernel = tf.variable(tf.randomNormal([5, 3], 0, 1, 'float32', 12));
+    const bias = tf.variable(tf.zeros([3]));
+    const loss = () => tf.sum(tf.square(dense(x as tf.Tensor2D, kernel as unknown as tf.Tensor2D, bias))) as tf.Scalar;
+    const plain = tf.variableGrads(loss, [kernel, bias]);
+    const matMuls = async (fn: () => void) => (await tf.profile(fn)).kernels.filter((k) => k.name === 'BatchMatMul').length;
+    let marked: ReturnType<typeof tf.variableGrads> | undefined;
+    const countMarked = await matMuls(() => withConstants([x], () => (marked = tf.variableGrads(loss, [kernel, bias]))));
+    const countPlain = await matMuls(() => tf.dispose(Object.values(tf.variableGrads(loss, [kernel, bias]).grads)));
+    expect(countPlain - countMarked).toBe(1); // forward, dW (and dx only without the mark)
+    for (const v of [kernel, bias]) {
+      expect(tf.tidy(() => tf.max(tf.abs(tf.sub(plain.grads[v.name]!, marked!.grads[v.name]!))).dataSync()[0])).toBe(0);
+    }
+    const countAfter = await matMuls(() => tf.dispose(Object.values(tf.variableGrads(loss, [kernel, bias]).grads)));
+    expect(countAfter).toBe(countPlain);
+    tf.dispose([x, kernel, bias, plain.value, marked!.value, ...Object.values(plain.grads), ...Object.values(marked!.grads)]);
+  });
 });

@@ -4,7 +4,7 @@ import type { ActivationName, ApplyOptions, LayerModule } from '../contracts';
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
 import { activate } from './activations';
-import { dense } from './dense';
+import { constantLike, dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
 
 /** What a {@link DenseStack} is built from. */
@@ -26,6 +26,11 @@ export interface DenseStackOptions {
 interface DenseLayer {
   kernel: Variable;
   bias: Variable;
+}
+
+/** [N, …] → [N, rest], keeping a constant mark (see `withConstants`) on the flattened copy. */
+function flatten(input: Tensor): Tensor2D {
+  return constantLike(input, tf.reshape(input, [input.shape[0]!, -1]) as Tensor2D);
 }
 
 /**
@@ -64,7 +69,7 @@ export class DenseStack implements LayerModule {
    */
   apply(input: Tensor, _options: ApplyOptions): Tensor {
     return tf.tidy(() => {
-      let x = (input.rank === 2 ? input : tf.reshape(input, [input.shape[0]!, -1])) as Tensor2D;
+      let x = (input.rank === 2 ? input : flatten(input)) as Tensor2D;
       if (x.shape[1] !== this.options.inputSize) {
         throw new MtlError(
           'SHAPE_MISMATCH',
