@@ -94,14 +94,7 @@ export class DenseStack implements LayerModule {
    */
   apply(input: Tensor, _options: ApplyOptions): Tensor {
     return tf.tidy(() => {
-      let x = (input.rank === 2 ? input : flatten(input)) as Tensor2D;
-      if (x.shape[1] !== this.options.inputSize) {
-        throw new MtlError(
-          'SHAPE_MISMATCH',
-          `dense stack '${this.options.scope}' expects ${this.options.inputSize} input features, got ${x.shape[1]} (input shape [${input.shape.join(', ')}])`,
-          { expected: this.options.inputSize, received: input.shape },
-        );
-      }
+      let x = this.flatInput(input);
       this.layers.forEach((layer, index) => {
         const last = index === this.layers.length - 1;
         x = activate(dense(x, layer.kernel as unknown as Tensor2D, layer.bias), last ? this.options.outputActivation : this.options.activation) as Tensor2D;
@@ -125,6 +118,19 @@ export class DenseStack implements LayerModule {
     return [units.length ? units[units.length - 1]! : this.options.inputSize];
   }
 
+  /** The input as [N, inputSize] (flattened when its rank is above 2), or SHAPE_MISMATCH. */
+  private flatInput(input: Tensor): Tensor2D {
+    const x = (input.rank === 2 ? input : flatten(input)) as Tensor2D;
+    if (x.shape[1] !== this.options.inputSize) {
+      throw new MtlError(
+        'SHAPE_MISMATCH',
+        `dense stack '${this.options.scope}' expects ${this.options.inputSize} input features, got ${x.shape[1]} (input shape [${input.shape.join(', ')}])`,
+        { expected: this.options.inputSize, received: input.shape },
+      );
+    }
+    return x;
+  }
+
   /**
    * Several stacks of the same structure (input size, widths, activations) reading the same input,
    * applied together: their first layers are one matMul with the kernels side by side
@@ -142,14 +148,14 @@ export class DenseStack implements LayerModule {
     if (!stacks.every((stack) => stack.signature() === shape)) return null;
     const k = stacks.length;
     return tf.tidy(() => {
-      const { activation, outputActivation, inputSize } = first.options;
-      const rows = input.shape[0]!;
-      if (input.size !== rows * inputSize) first.apply(input, { training: true }); // throws SHAPE_MISMATCH
+      const { activation, outputActivation } = first.options;
+      const x = first.flatInput(input);
+      const rows = x.shape[0];
       const depth = first.layers.length;
       const width = first.layers[0]!.kernel.shape[1]!;
       const kernel = concatSliced(stacks.map((s) => s.layers[0]!.kernel), 1) as Tensor2D;
       const bias = concatSliced(stacks.map((s) => s.layers[0]!.bias), 0);
-      const y = activate(dense(tf.reshape(input, [rows, inputSize]) as Tensor2D, kernel, bias), depth === 1 ? outputActivation : activation);
+      const y = activate(dense(x, kernel, bias), depth === 1 ? outputActivation : activation);
       if (depth === 1) return tf.reshape(y, [rows, k, width]) as Tensor3D;
       const parts = tf.split(y, k, 1);
       const outputs = stacks.map((stack, i) => {
