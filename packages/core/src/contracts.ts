@@ -135,6 +135,25 @@ export interface MultiTaskModel {
    * then calls `decode`.
    */
   decodeStacked?(features: Features, inputs: Inputs, options: ApplyOptions, tasks: readonly string[]): Tensor | null;
+  /**
+   * Optional: `decodeStacked` given one copy of the features per task of `tasks` (equal values)
+   * instead of one features value, where task k's outputs read copies[k] only, so that the
+   * gradient with respect to copy k is task k's alone. The engine's 'features' and 'shared' sites
+   * use it to get every task's feature gradient from one backward pass while the heads are still
+   * computed together. Returns null when it cannot; the engine then decodes each task from its copy.
+   */
+  decodeStackedCopies?(copies: readonly Features[], inputs: Inputs, options: ApplyOptions, tasks: readonly string[]): Tensor | null;
+  /**
+   * Optional fast path of `encode` for the engine's 'features' and 'shared' sites: the same
+   * features from a forward pass that keeps what its backward pass needs, so the engine runs the
+   * encoder forward once per step and then takes any number of gradients through it (one per
+   * task at 'shared', the combined one at 'features'). `backward` must give the gradients of
+   * every variable of `sharedVariables()`, in that order. Implement it only when the task losses
+   * depend on the shared variables through the features alone (`decode` reads no shared
+   * variable). Returns null when the encoder cannot record its pass; the engine then uses tfjs's
+   * gradients.
+   */
+  encodeRecorded?(inputs: Inputs, options: ApplyOptions): RecordedPass | null;
   /** `encode` then `decode` for every task: the full forward pass. */
   apply(inputs: Inputs, options: ApplyOptions): ForwardResult;
   /**
@@ -199,6 +218,29 @@ export interface LayerModule {
   outputShape(inputShape: readonly number[]): number[];
   /** Frees the module's variables; a model calls it from its own dispose(). */
   dispose?(): void;
+  /**
+   * Optional: the forward pass of `apply` with what its backward pass needs kept, so gradients
+   * can be taken through it later, for several cotangents at once (see {@link RecordedPass}). No
+   * gradient with respect to the input is computed. Returns null when the module cannot.
+   */
+  record?(input: Tensor, options: ApplyOptions): RecordedPass | null;
+}
+
+/**
+ * A module's forward pass, kept for backward passes written by hand (`LayerModule.record`,
+ * `MultiTaskModel.encodeRecorded`). Owns its tensors until `dispose`.
+ */
+export interface RecordedPass {
+  /** The output [N, …], equal to what `apply` (or `encode`) gives. */
+  readonly output: Tensor;
+  /**
+   * For T cotangents of the output stacked [T, N, …]: the gradient of ⟨output, cotangent t⟩ for
+   * each t with respect to each variable (in `variables()` order, or `sharedVariables()` order for
+   * a model), stacked [T, …variable shape]. New tensors; the caller disposes them.
+   */
+  backward(cotangents: Tensor): Tensor[];
+  /** Frees what the pass kept, the output included. */
+  dispose(): void;
 }
 
 /** One convolutional block: conv2d → activation → normalisation → pooling. */

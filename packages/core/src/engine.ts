@@ -7,6 +7,7 @@ import type {
   Inputs,
   MultiTaskModel,
   PerExampleLoss,
+  RecordedPass,
   StepInfo,
   StepReport,
   TaskGramian,
@@ -17,7 +18,7 @@ import type {
 } from './contracts';
 import { MtlError, type MtlErrorDetails } from './errors';
 import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
-import { gramian, scaleGradient } from './gradient-math';
+import { combineRows, gramian, gramianParts, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
 import { withConstants } from './nn/dense';
 
@@ -62,6 +63,12 @@ export interface TaskGradients {
   heads: NamedTensorMap[];
   /** Task k's row of `jacobian` as one tensor per site tensor, shaped as `shapes` says (new tensors; the caller disposes them). */
   row(k: number): Tensor[];
+  /**
+   * At 'features', the encoder's recorded forward pass when the model gives one
+   * (`MultiTaskModel.encodeRecorded`): the step sends the combined feature gradient back through
+   * it instead of running the encoder again. Disposed with the rest.
+   */
+  encoderPass?: RecordedPass;
   /** Disposes every tensor above. */
   dispose(): void;
 }
@@ -170,11 +177,17 @@ function flattenRow(tensors: Tensor[]): Tensor1D {
   return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))) as Tensor1D);
 }
 
+// One tf.slice per part: tfjs-backend-wasm's SplitV took 3.4 ms for a 234k vector in 4 parts.
 function splitLike(vector: Tensor1D, shapes: readonly number[][]): Tensor[] {
   return tf.tidy(() => {
-    const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
-    const parts = sizes.length === 1 ? [vector] : tf.split(vector, sizes);
-    return parts.map((part, i) => tf.reshape(part, shapes[i]!));
+    if (shapes.length === 1) return [tf.reshape(vector, shapes[0]!)];
+    let offset = 0;
+    return shapes.map((shape) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const part = tf.reshape(tf.slice(vector, [offset], [size]), shape);
+      offset += size;
+      return part;
+    });
   });
 }
 
@@ -494,8 +507,8 @@ export class TrainStepEngine<S = unknown> {
 
   /**
    * Raw losses L_t of `tasks` ([k], in that order). Tasks that share a built-in loss and a width
-   * form a group: their outputs come stacked [N, g, units] (from the model's `decodeStacked` when
-   * it has one, else `decode`'s outputs stacked) and are scored in one pass, so a step's loss costs
+   * form a group: their outputs come stacked [N, g, units] (from the model's `decodeStacked`, or
+   * `decodeStackedCopies` for per-task copies, when it has one, else `decode`'s outputs stacked) and are scored in one pass, so a step's loss costs
    * a few kernels per group rather than per task. `features` is what every task reads, or one
    * Features per task (the 'features' site's copies, one per task, so that one backward pass
    * gives each task's feature gradient).
@@ -520,14 +533,16 @@ export class TrainStepEngine<S = unknown> {
       }
       const names = positions.map((p) => tasks[p]!);
       const spec = this.tasks[this.taskIndex(names[0]!)]!;
-      let stacked = perTask ? null : (this.model.decodeStacked?.(features as Features, prepared.inputs, training, names) ?? null);
+      let stacked = perTask
+        ? (this.model.decodeStackedCopies?.(positions.map((p) => (features as Features[])[p]!), prepared.inputs, training, names) ?? null)
+        : (this.model.decodeStacked?.(features as Features, prepared.inputs, training, names) ?? null);
       if (stacked === null) {
         const outputs = decodeEach(positions);
         stacked = tf.stack(names.map((task) => this.checkedOutput(prepared, task, outputs[task])), 1);
       } else if (stacked.rank !== 3 || stacked.shape[0] !== n || stacked.shape[1] !== names.length || stacked.shape[2] !== spec.units) {
         throw new MtlError(
           'SHAPE_MISMATCH',
-          `tasks ${names.map((t) => `'${t}'`).join(', ')}: the model's decodeStacked() gave ${describe(stacked)}, expected [${n}, ${names.length}, ${spec.units}]`,
+          `tasks ${names.map((t) => `'${t}'`).join(', ')}: the model's ${perTask ? 'decodeStackedCopies' : 'decodeStacked'}() gave ${describe(stacked)}, expected [${n}, ${names.length}, ${spec.units}]`,
           { task: names[0], tasks: names, expected: [n, names.length, spec.units], received: stacked.shape },
         );
       }
@@ -582,6 +597,11 @@ export class TrainStepEngine<S = unknown> {
    * At 'features' with one feature tensor F, the features are computed once, and each task's head
    * reads its own copy of them: one backward pass gives every task's feature gradient (the
    * gradient with respect to its copy) and its head gradients.
+   *
+   * When the model records its encoder's pass (`encodeRecorded`), the encoder runs forward once:
+   * at 'features' the pass is handed on for the combined gradient; at 'shared' each task's
+   * gradient over the shared variables is its feature gradient sent back through the pass, all
+   * tasks in one backward (J_shared = J_features · ∂F/∂θ).
    */
   taskGradients(prepared: PreparedBatch, site: GradientSite): TaskGradients {
     const training = { training: true };
@@ -594,7 +614,9 @@ export class TrainStepEngine<S = unknown> {
     let jacobian: Tensor2D | undefined;
     let losses: Tensor1D | undefined;
     const cleanup: Tensor[] = [];
+    let pass: RecordedPass | null = null;
     const release = () => {
+      pass?.dispose();
       cleanup.forEach((t) => t.dispose());
       rows.flat().forEach((t) => t.dispose());
       rawLosses.forEach((t) => t.dispose());
@@ -603,10 +625,11 @@ export class TrainStepEngine<S = unknown> {
       losses?.dispose();
     };
     try {
-      if (site === 'features') {
-        const features = tf.tidy(() => this.model.encode(prepared.inputs, training));
+      if (site === 'features' || site === 'shared') pass = this.recordEncoder(prepared);
+      if (site === 'features' || pass) {
+        const features = pass ? pass.output : tf.tidy(() => this.model.encode(prepared.inputs, training));
         const entries = featureEntries(features);
-        cleanup.push(...entries.map(([, t]) => t));
+        if (!pass) cleanup.push(...entries.map(([, t]) => t));
         names = entries.map(([name]) => name);
         shapes = entries.map(([, t]) => [...t.shape]);
         const featureTensors = entries.map(([, t]) => t);
@@ -635,6 +658,18 @@ export class TrainStepEngine<S = unknown> {
             const own = headGrads.slice(offset, offset + variables.length);
             offset += variables.length;
             heads.push(Object.fromEntries(variables.flatMap((v, i) => (own[i] ? [[v.name, own[i]!]] : []))));
+          }
+          if (site === 'shared') {
+            const shared = this.model.sharedVariables();
+            const perFeature = jacobian;
+            const grads = this.throughPass(pass!, tf.reshape(perFeature, [tasks.length, ...features.shape]), shared);
+            jacobian = tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [tasks.length, -1])), 1) as Tensor2D);
+            grads.forEach((g) => g.dispose());
+            perFeature.dispose();
+            names = shared.map((v) => v.name);
+            shapes = shared.map((v) => [...v.shape]);
+            pass!.dispose();
+            pass = null;
           }
         } else {
           for (const task of tasks) {
@@ -704,8 +739,41 @@ export class TrainStepEngine<S = unknown> {
       losses,
       heads,
       row: (k) => tf.tidy(() => splitLike(tf.reshape(tf.slice(matrix, [k, 0], [1, -1]), [-1]) as Tensor1D, shapes)),
+      ...(pass ? { encoderPass: pass } : {}),
       dispose: release,
     };
+  }
+
+  /** The model's recorded encoder pass (`encodeRecorded`), or null when it gives none. */
+  private recordEncoder(prepared: PreparedBatch): RecordedPass | null {
+    const pass = this.model.encodeRecorded?.(prepared.inputs, { training: true }) ?? null;
+    if (pass && !(pass.output instanceof tf.Tensor)) {
+      pass.dispose();
+      throw new MtlError('BAD_CONFIG', `the model's encodeRecorded() must give one output tensor, got ${describe(pass.output)}`);
+    }
+    return pass;
+  }
+
+  /**
+   * `pass.backward(cotangents)` ([T, N, …]), checked against the shared variables: one gradient
+   * per variable, [T, …shape] (new tensors; the caller disposes them).
+   * @throws MtlError BAD_CONFIG when the pass's gradients do not match `sharedVariables()`.
+   */
+  private throughPass(pass: RecordedPass, cotangents: Tensor, shared: Variable[]): Tensor[] {
+    let grads: Tensor[];
+    try {
+      grads = pass.backward(cotangents);
+    } finally {
+      cotangents.dispose();
+    }
+    const count = cotangents.shape[0]!;
+    const bad = grads.length !== shared.length ? -1 : grads.findIndex((g, i) => g.shape.join(',') !== [count, ...shared[i]!.shape].join(','));
+    if (grads.length !== shared.length || bad >= 0) {
+      grads.forEach((g) => g.dispose());
+      const which = bad >= 0 ? `variable '${shared[bad]!.name}' got [${grads[bad]?.shape.join(', ')}], expected [${[count, ...shared[bad]!.shape].join(', ')}]` : `${grads.length} gradients for ${shared.length} shared variables`;
+      throw new MtlError('BAD_CONFIG', `the model's recorded encoder pass does not match sharedVariables(): ${which}`);
+    }
+    return grads;
   }
 
   /**
@@ -856,8 +924,9 @@ export class TrainStepEngine<S = unknown> {
       let diagnostics: WeightingDiagnostics | undefined;
       let combined: Tensor1D;
       if (weighting.level === 'gramian') {
-        const gramianMatrix = gramian(jacobian);
+        const { gramian: gramianMatrix, transposed } = gramianParts(jacobian);
         owned.push(gramianMatrix);
+        if (transposed) owned.push(transposed);
         // Weightings read G (and the losses) synchronously; give them tensors they can read. The
         // one read of G also serves the step report (the task-relationship view of reports).
         const gramianValues = Float32Array.from((yield { kind: 'values', tensor: gramianMatrix }) as Float32Array);
@@ -877,7 +946,7 @@ export class TrainStepEngine<S = unknown> {
         checkWeightCount(weighting.name, weights, prepared.activeTasks.length);
         const w = weights instanceof tf.Tensor ? weights : tf.tensor1d(weights as number[]);
         if (!(weights instanceof tf.Tensor)) owned.push(w);
-        combined = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), jacobian), [-1]) as Tensor1D);
+        combined = combineRows(jacobian, transposed, w);
       } else {
         const hostLosses = (yield { kind: 'host', tensor: scaled }) as Tensor1D;
         if (hostLosses !== scaled) owned.push(hostLosses);
@@ -903,6 +972,18 @@ export class TrainStepEngine<S = unknown> {
       if (site === 'shared') {
         gradients.names.forEach((name, i) => (update[name] = siteParts[i]!));
         addInto(update, this.penaltyGradients(this.model.sharedVariables()), owned);
+      } else if (site === 'features' && gradients.encoderPass) {
+        // The combined feature gradient back through the encoder's recorded pass: no second forward.
+        const shared = this.model.sharedVariables();
+        const part = siteParts[0]!;
+        const grads = this.throughPass(gradients.encoderPass, tf.reshape(part, [1, ...part.shape]), shared);
+        owned.push(...grads);
+        shared.forEach((v, i) => {
+          const grad = tf.reshape(grads[i]!, v.shape);
+          owned.push(grad);
+          update[v.name] = grad;
+        });
+        addInto(update, this.penaltyGradients(shared), owned);
       } else if (site === 'features') {
         const shared = this.model.sharedVariables();
         const { value, grads } = tf.variableGrads(() => {

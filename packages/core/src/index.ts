@@ -20,6 +20,7 @@ export type {
   Inputs,
   JacobianWeighting,
   LayerModule,
+  RecordedPass,
   LayerModuleFactory,
   ModuleContext,
   ModuleSpec,

@@ -9,8 +9,12 @@ import { Rng } from '../src/rng';
 // A minimal hard-sharing model for the core's own tests (the real one lives in
 // @mtljs/sharing-hard, which depends on core). An optional L2 penalty on the shared variables
 // exercises the engine's penalty path; `stacked` gives it decodeStacked (heads of tasks that share a
-// width computed together, as hard sharing does).
-export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize?: number; penalty?: number; stacked?: boolean } = {}): MultiTaskModel {
+// width computed together, as hard sharing does); `recorded` gives it encodeRecorded (the
+// encoder's forward pass kept for hand-written backward passes, as hard sharing does).
+export function tinyModel(
+  tasks: TaskSpec[],
+  options: { seed?: number; inputSize?: number; penalty?: number; stacked?: boolean; recorded?: boolean } = {},
+): MultiTaskModel {
   const rng = Rng.fromSeed(options.seed ?? 1);
   const scope = uniqueScope('tiny');
   const inputSize = options.inputSize ?? 5;
@@ -43,6 +47,9 @@ export function tinyModel(tasks: TaskSpec[], options: { seed?: number; inputSize
   };
   if (options.stacked) {
     model.decodeStacked = (features, _inputs, _o, names) => DenseStack.applyStacked(names.map((n) => heads.get(n)!), features as Tensor);
+  }
+  if (options.recorded) {
+    model.encodeRecorded = (inputs, o) => encoder.record(inputs as Tensor, o);
   }
   if (options.penalty) {
     const lambda = options.penalty;

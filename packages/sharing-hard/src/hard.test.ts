@@ -130,3 +130,55 @@ describe('hard sharing: decodeStacked (the engine computes heads that share a sp
     model.dispose();
   });
 });
+
+describe('hard sharing: decodeStackedCopies and encodeRecorded (the engine\'s gradient sites)', () => {
+  const many: TaskSpec[] = Array.from({ length: 6 }, (_, t) => ({ name: `t${t}`, kind: 'multiclass' as const, units: 3 }));
+
+  for (const head of [undefined, { type: 'mlp' as const, units: [5] }]) {
+    it(`each copy's gradient is its own task's feature gradient, and the outputs equal decodeStacked's (${head ? 'heads with a hidden layer' : 'linear heads'})`, () => {
+      const model = hardSharing().build({ tasks: many, inputShape: [6], encoder: { type: 'mlp', units: [8] }, ...(head ? { head } : {}) }, { seed: 4 });
+      const inputs = tf.randomNormal([7, 6], 0, 1, 'float32', 8);
+      const features = model.encode(inputs, { training: true }) as tf.Tensor;
+      const names = ['t4', 't1', 't2'];
+      // Per-task cotangents of the stacked outputs [N, 3, 3]: task k's loss is ⟨output_k, c_k⟩.
+      const c = tf.randomNormal([7, 3, 3], 0, 1, 'float32', 9);
+      const copies = names.map(() => tf.clone(features));
+      const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(model.decodeStackedCopies!(xs, inputs, { training: true }, names)!, c)))(copies);
+      const stacked = model.decodeStacked!(features, inputs, { training: true }, names)!;
+      const viaCopies = model.decodeStackedCopies!(copies, inputs, { training: true }, names)!;
+      expect(maxDiff(viaCopies, stacked)).toBeLessThan(1e-6);
+      names.forEach((name, k) => {
+        const ck = tf.squeeze(tf.slice(c, [0, k, 0], [-1, 1, -1]), [1]);
+        const alone = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(model.decode(f, inputs, { training: true }, [name])[name]!, ck)))(features);
+        expect(maxDiff(grads[k]!, alone)).toBeLessThan(1e-5);
+        tf.dispose([ck, alone]);
+      });
+      expect(() => model.decodeStackedCopies!(copies.slice(1), inputs, { training: true }, names)).toThrowError(/2 input copies for 3 stacks/);
+      tf.dispose([inputs, features, c, ...copies, ...grads, stacked, viaCopies]);
+      model.dispose();
+    });
+  }
+
+  it('an MLP encoder records its pass (output equal to encode); a conv encoder gives null and the engine falls back', () => {
+    const mlp = hardSharing().build({ tasks: many, inputShape: [6], encoder: { type: 'mlp', units: [8, 4] } }, { seed: 5 });
+    const inputs = tf.randomNormal([7, 6], 0, 1, 'float32', 10);
+    const pass = mlp.encodeRecorded!(inputs, { training: true })!;
+    const encoded = mlp.encode(inputs, { training: true }) as tf.Tensor;
+    expect(maxDiff(pass.output, encoded)).toBeLessThan(1e-6);
+    expect(() => mlp.encodeRecorded!(tf.ones([2, 5]), { training: true })).toThrowError(/do not match the model's input shape/);
+    pass.dispose();
+    const conv = hardSharing().build(
+      { tasks: many, inputShape: [8, 8, 1], encoder: { type: 'conv', blocks: [{ filters: 2, kernelSize: 3 }] } },
+      { seed: 5 },
+    );
+    const images = tf.ones([2, 8, 8, 1]);
+    expect(conv.encodeRecorded!(images, { training: true })).toBeNull();
+    tf.dispose([inputs, encoded, images]);
+    mlp.dispose();
+    conv.dispose();
+  });
+});
+
+function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}

@@ -17,6 +17,7 @@ import {
   type LayerModule,
   type ModelSpec,
   type MultiTaskModel,
+  type RecordedPass,
   type SharingStrategy,
   type TaskSpec, checkTaskSpecs, singleInput,
 } from '@mtljs/core';
@@ -68,6 +69,20 @@ class HardSharingModel implements MultiTaskModel {
   }
 
   encode(inputs: Inputs, options: ApplyOptions): Features {
+    return this.encoder.apply(this.checkedInput(inputs), options);
+  }
+
+  /**
+   * The encoder's recorded pass when it can record one (core's MLP encoder can): the engine then
+   * runs the encoder forward once per step at the 'features' and 'shared' sites. The heads read
+   * no encoder variable, so the encoder's gradients are those of the features.
+   */
+  encodeRecorded(inputs: Inputs, options: ApplyOptions): RecordedPass | null {
+    const x = this.checkedInput(inputs);
+    return this.encoder.record?.(x, options) ?? null;
+  }
+
+  private checkedInput(inputs: Inputs): Tensor {
     const x = singleInput(inputs, 'hard sharing takes one input tensor');
     const expected = this.inputShape.join(', ');
     if (x.rank !== this.inputShape.length + 1 || x.shape.slice(1).join(', ') !== expected) {
@@ -77,31 +92,38 @@ class HardSharingModel implements MultiTaskModel {
         received: x.shape,
       });
     }
-    return this.encoder.apply(x, options);
+    return x;
   }
 
   decode(features: Features, _inputs: Inputs, options: ApplyOptions, tasks?: readonly string[]): Record<string, Tensor> {
     if (!(features instanceof tf.Tensor)) throw new MtlError('BAD_DATA', 'hard sharing: features must be one tensor');
     const names = tasks ?? this.taskNames;
-    const outputs: Record<string, Tensor> = {};
-    for (const name of names) {
-      const head = this.heads.get(name);
-      if (!head) throw new MtlError('BAD_CONFIG', `hard sharing: no head for task '${name}'; tasks: ${this.taskNames.join(', ')}`, { task: name });
-      outputs[name] = head.apply(features, options);
-    }
-    return outputs;
+    const heads = this.headsOf(names);
+    return Object.fromEntries(names.map((name, i) => [name, heads[i]!.apply(features, options)]));
   }
 
   /** The heads of `tasks` as one batched pass when they share a spec (see `MultiTaskModel.decodeStacked`). */
   decodeStacked(features: Features, _inputs: Inputs, _options: ApplyOptions, tasks: readonly string[]): Tensor | null {
     if (!(features instanceof tf.Tensor)) throw new MtlError('BAD_DATA', 'hard sharing: features must be one tensor');
-    const heads = tasks.map((name) => {
+    const heads = this.headsOf(tasks);
+    if (!heads.every((head) => head instanceof DenseStack)) return null;
+    return DenseStack.applyStacked(heads as DenseStack[], features);
+  }
+
+  /** `decodeStacked` with one copy of the features per task (see `MultiTaskModel.decodeStackedCopies`). */
+  decodeStackedCopies(copies: readonly Features[], _inputs: Inputs, _options: ApplyOptions, tasks: readonly string[]): Tensor | null {
+    if (!copies.every((copy) => copy instanceof tf.Tensor)) throw new MtlError('BAD_DATA', 'hard sharing: features must be one tensor');
+    const heads = this.headsOf(tasks);
+    if (!heads.every((head) => head instanceof DenseStack)) return null;
+    return DenseStack.applyStacked(heads as DenseStack[], copies as Tensor[]);
+  }
+
+  private headsOf(tasks: readonly string[]): LayerModule[] {
+    return tasks.map((name) => {
       const head = this.heads.get(name);
       if (!head) throw new MtlError('BAD_CONFIG', `hard sharing: no head for task '${name}'; tasks: ${this.taskNames.join(', ')}`, { task: name });
       return head;
     });
-    if (!heads.every((head) => head instanceof DenseStack)) return null;
-    return DenseStack.applyStacked(heads as DenseStack[], features);
   }
 
   apply(inputs: Inputs, options: ApplyOptions) {

@@ -30,3 +30,30 @@ export function activate(x: Tensor, name: ActivationName): Tensor {
       });
   }
 }
+
+/**
+ * The derivative of an activation at each point, from its output y = act(z) (a new tensor), or
+ * null for 'linear' (slope 1 everywhere). Written from y alone so that a recorded forward pass
+ * keeps one tensor per layer: relu 1[y > 0]; leaky-relu 1 or 0.01; elu 1 or y + 1 (= e^z below
+ * zero); tanh 1 − y²; sigmoid y(1 − y).
+ *
+ * @throws MtlError BAD_CONFIG for an unknown name.
+ */
+export function activationSlope(y: Tensor, name: ActivationName): Tensor | null {
+  switch (name) {
+    case 'linear':
+      return null;
+    case 'relu':
+      return tf.cast(tf.greater(y, 0), 'float32');
+    case 'leaky-relu':
+      return tf.where(tf.greater(y, 0), tf.onesLike(y), tf.fill(y.shape, 0.01));
+    case 'elu':
+      return tf.where(tf.greater(y, 0), tf.onesLike(y), tf.add(y, 1));
+    case 'tanh':
+      return tf.sub(1, tf.square(y));
+    case 'sigmoid':
+      return tf.mul(y, tf.sub(1, y));
+    default:
+      return activate(y, name); // an unknown name: activate throws BAD_CONFIG
+  }
+}

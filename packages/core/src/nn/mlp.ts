@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
-import type { ActivationName, ApplyOptions, LayerModule } from '../contracts';
+import type { ActivationName, ApplyOptions, LayerModule, RecordedPass } from '../contracts';
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
-import { activate } from './activations';
+import { activate, activationSlope } from './activations';
 import { constantLike, dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
 
@@ -51,6 +51,40 @@ function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (op as unknown as (...xs: Tensor[]) => Tensor)(...parts);
+}
+
+/**
+ * Linear layers of k stacks whose inputs are copies of one tensor (equal values, [N, in]), as one
+ * matMul: x·[K_1 | … | K_k] + [b_1 | … | b_k], read from the first copy. The backward pass gives
+ * copy i the gradient of its own block only (dy_i·K_iᵀ), so the gradient with respect to copy i
+ * is what stack i alone sends back; kernels get their blocks of xᵀ·dy (one matMul), biases their
+ * blocks of Σ_rows dy.
+ */
+function denseCopies(copies: readonly Tensor2D[], kernels: readonly Tensor2D[], biases: readonly Tensor[]): Tensor2D {
+  const k = copies.length;
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const inputs = args.slice(0, -1) as Tensor[];
+    const xs = inputs.slice(0, k) as Tensor2D[];
+    const ks = inputs.slice(k, 2 * k) as Tensor2D[];
+    const bs = inputs.slice(2 * k);
+    const x = xs[0]!;
+    const value = tf.add(tf.matMul(x, tf.concat(ks, 1) as Tensor2D), tf.concat(bs, 0));
+    return {
+      value,
+      gradFunc: (dy: Tensor) => {
+        const dy2 = dy as Tensor2D;
+        const [rows, inSize] = x.shape;
+        const width = ks[0]!.shape[1];
+        const kernelAll = tf.matMul(tf.transpose(x), dy2);
+        const biasAll = tf.sum(dy2, 0);
+        const dxs = ks.map((kernel, i) => tf.matMul(tf.slice(dy2, [0, i * width], [rows, width]) as Tensor2D, tf.transpose(kernel)));
+        const dks = ks.map((_, i) => tf.slice(kernelAll, [0, i * width], [inSize, width]));
+        const dbs = bs.map((_, i) => tf.slice(biasAll, [i * width], [width]));
+        return [...dxs, ...dks, ...dbs];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as unknown as (...xs: Tensor[]) => Tensor2D)(...copies, ...kernels, ...biases);
 }
 
 /** [N, …] → [N, rest], keeping a constant mark (see `withConstants`) on the flattened copy. */
@@ -103,6 +137,78 @@ export class DenseStack implements LayerModule {
     });
   }
 
+  /**
+   * The forward pass of `apply`, keeping each layer's input and output, with a backward pass for
+   * T cotangents at once ([T, N, last width]): per layer, dz = dy ⊙ act'(y) (act' from the output,
+   * see `activationSlope`); db_t = Σ_rows dz_t; dW_t = xᵀ·dz_t (one 2-D matMul per task, with xᵀ
+   * transposed once); dx = dz·Wᵀ as one matMul over the T·N stacked rows. Nothing flows into the
+   * input. Backward gives [T, fanIn, units] and [T, units] per layer, in `variables()` order.
+   *
+   * @throws MtlError SHAPE_MISMATCH when an example does not have `inputSize` values.
+   */
+  record(input: Tensor, _options: ApplyOptions): RecordedPass {
+    const flat = this.flatInput(input);
+    const owned = flat !== input;
+    const layers = this.layers.map((layer, index) => ({
+      layer,
+      act: index === this.layers.length - 1 ? this.options.outputActivation : this.options.activation,
+    }));
+    const outputs: Tensor2D[] = [];
+    try {
+      let x = flat;
+      for (const { layer, act } of layers) {
+        const current = x;
+        x = tf.tidy(() => activate(tf.add(tf.matMul(current, layer.kernel as unknown as Tensor2D), layer.bias), act) as Tensor2D);
+        outputs.push(x);
+      }
+    } catch (error) {
+      outputs.forEach((t) => t.dispose());
+      if (owned) flat.dispose();
+      throw error;
+    }
+    const output = outputs.length ? outputs[outputs.length - 1]! : flat;
+    const rows = flat.shape[0];
+    let disposed = false;
+    return {
+      output,
+      backward: (cotangents: Tensor): Tensor[] => {
+        if (disposed) throw new MtlError('BAD_CONFIG', `dense stack '${this.options.scope}': backward() after dispose()`);
+        const width = output.shape[1];
+        if (cotangents.rank < 2 || cotangents.shape[1] !== rows || cotangents.size !== cotangents.shape[0] * rows * width) {
+          throw new MtlError('SHAPE_MISMATCH', `dense stack '${this.options.scope}': cotangents [${cotangents.shape.join(', ')}] do not match [T, ${rows}, ${width}]`, {
+            expected: [rows, width],
+            received: cotangents.shape,
+          });
+        }
+        const tasks = cotangents.shape[0]!;
+        return tf.tidy(() => {
+          const grads: Tensor[] = new Array(layers.length * 2);
+          let dy = tf.reshape(cotangents, [tasks * rows, width]) as Tensor2D;
+          for (let index = layers.length - 1; index >= 0; index--) {
+            const { layer, act } = layers[index]!;
+            const y = outputs[index]!;
+            const x = index === 0 ? flat : outputs[index - 1]!;
+            const units = y.shape[1];
+            const slope = activationSlope(y, act);
+            const dz = (slope ? tf.reshape(tf.mul(tf.reshape(dy, [tasks, rows, units]), slope), [tasks * rows, units]) : dy) as Tensor2D;
+            grads[2 * index + 1] = tf.sum(tf.reshape(dz, [tasks, rows, units]), 1);
+            const xT = tf.transpose(x);
+            const kernelGrads = Array.from({ length: tasks }, (_, t) => tf.matMul(xT, tasks === 1 ? dz : (tf.slice(dz, [t * rows, 0], [rows, units]) as Tensor2D)));
+            grads[2 * index] = tasks === 1 ? tf.reshape(kernelGrads[0]!, [1, ...layer.kernel.shape]) : tf.stack(kernelGrads);
+            if (index > 0) dy = tf.matMul(dz, tf.transpose(layer.kernel as unknown as Tensor2D));
+          }
+          return grads;
+        });
+      },
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        outputs.forEach((t) => t.dispose());
+        if (owned) flat.dispose();
+      },
+    };
+  }
+
   /** Each layer's kernel [fanIn, units] and bias [units], in layer order. */
   variables(): Variable[] {
     return this.layers.flatMap((layer) => [layer.kernel, layer.bias]);
@@ -138,24 +244,39 @@ export class DenseStack implements LayerModule {
    * (tfjs-backend-wasm runs batched matMuls several times slower than the same work as 2-D ones).
    * The heads of tasks that share a spec are such stacks (`MultiTaskModel.decodeStacked`).
    *
+   * `input` may instead be one copy of the input per stack (equal values; the engine's gradient
+   * sites give each task its own copy of the features): the first layers are still one matMul,
+   * and stack i's gradient flows into copy i only.
+   *
    * @returns [N, k, last width], or null when the stacks differ in structure or there are none.
-   * @throws MtlError SHAPE_MISMATCH when an example does not have `inputSize` values.
+   * @throws MtlError SHAPE_MISMATCH when an example does not have `inputSize` values, or the
+   *   copies are not one per stack.
    */
-  static applyStacked(stacks: readonly DenseStack[], input: Tensor): Tensor3D | null {
+  static applyStacked(stacks: readonly DenseStack[], input: Tensor | readonly Tensor[]): Tensor3D | null {
     const first = stacks[0];
     if (!first || first.layers.length === 0) return null;
     const shape = first.signature();
     if (!stacks.every((stack) => stack.signature() === shape)) return null;
     const k = stacks.length;
+    const copies = Array.isArray(input) ? (input as readonly Tensor[]) : null;
+    if (copies && copies.length !== k) {
+      throw new MtlError('SHAPE_MISMATCH', `dense stack '${first.options.scope}': ${copies.length} input copies for ${k} stacks`, { expected: k, received: copies.length });
+    }
     return tf.tidy(() => {
       const { activation, outputActivation } = first.options;
-      const x = first.flatInput(input);
+      const xs = copies ? copies.map((c) => first.flatInput(c)) : [first.flatInput(input as Tensor)];
+      const x = xs[0]!;
       const rows = x.shape[0];
       const depth = first.layers.length;
       const width = first.layers[0]!.kernel.shape[1]!;
-      const kernel = concatSliced(stacks.map((s) => s.layers[0]!.kernel), 1) as Tensor2D;
-      const bias = concatSliced(stacks.map((s) => s.layers[0]!.bias), 0);
-      const y = activate(dense(x, kernel, bias), depth === 1 ? outputActivation : activation);
+      const linear = copies
+        ? denseCopies(
+            xs,
+            stacks.map((s) => s.layers[0]!.kernel as unknown as Tensor2D),
+            stacks.map((s) => s.layers[0]!.bias),
+          )
+        : dense(x, concatSliced(stacks.map((s) => s.layers[0]!.kernel), 1) as Tensor2D, concatSliced(stacks.map((s) => s.layers[0]!.bias), 0));
+      const y = activate(linear, depth === 1 ? outputActivation : activation);
       if (depth === 1) return tf.reshape(y, [rows, k, width]) as Tensor3D;
       const parts = tf.split(y, k, 1);
       const outputs = stacks.map((stack, i) => {
