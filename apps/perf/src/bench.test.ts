@@ -27,6 +27,16 @@ describe('runBench (a tiny run on cpu; speed is not asserted)', () => {
     expect(tf.memory().numTensors).toBe(before);
   }, 60_000);
 
+  it('with two task counts, adds the interleaved scaling pair (EW at the most tasks vs the fewest) after the overhead rows', async () => {
+    const before = tf.memory().numTensors;
+    const rows = await runBench({ steps: 2, warmup: 1, tasks: [2, 3], trunks: ['mlp'], weightings: [], batchSize: 8, leakSteps: 4 });
+    expect(rows.map((r) => `${r.kind}:${r.tasks}`)).toEqual(['overhead:2', 'overhead-naive:2', 'overhead:3', 'overhead-naive:3', 'scaling:3']);
+    const pair = rows[4]!;
+    expect([pair.method.n, pair.baseline.n, pair.tensorsPerStep, pair.leakSteps]).toEqual([2, 2, 0, 3]);
+    expect(pair.ratio).toBeCloseTo(pair.method.median / pair.baseline.median, 10);
+    expect(tf.memory().numTensors).toBe(before);
+  }, 60_000);
+
   it('lists every registered weighting but EW, gradient-level ones once per site', () => {
     const cases = weightingCases();
     expect(cases.some((c) => c.name === 'ew')).toBe(false);

@@ -31,9 +31,10 @@ export interface BenchOptions {
 export interface Row {
   /**
    * 'overhead': mtljs EW vs the tuned raw tfjs step; 'overhead-naive': vs the naive one (see
-   * raw.ts); 'weighting': a weighting vs EW.
+   * raw.ts); 'scaling': EW at the largest T (`tasks`) vs EW at the smallest T (point 2);
+   * 'weighting': a weighting vs EW.
    */
-  kind: 'overhead' | 'overhead-naive' | 'weighting';
+  kind: 'overhead' | 'overhead-naive' | 'scaling' | 'weighting';
   trunk: Trunk;
   tasks: number;
   /** The measured method: 'ew' for the overhead rows. */
@@ -163,6 +164,27 @@ export async function overheadRow(tasks: number, options: BenchOptions, flavour:
   }
 }
 
+/**
+ * Point 2: EW with `large` tasks against EW with `small` tasks, interleaved in one pair, so that
+ * the ratio does not compare two pairs measured minutes apart. Both configurations' leak runs are
+ * in their overhead rows, so this row adds none (`leakSteps` counts its timed steps).
+ */
+export async function scalingRow(small: number, large: number, options: BenchOptions): Promise<Row> {
+  const batches = [batchFor('mlp', large, options.batchSize), batchFor('mlp', small, options.batchSize)] as const;
+  const trainers = [trainerFor(specFor('mlp', large), 'ew', null), trainerFor(specFor('mlp', small), 'ew', null)] as const;
+  const record = { tensors: 0, bytes: 0 };
+  try {
+    const method = watched(() => void trainers[0].trainer.step(batches[0]), record);
+    const baseline = watched(() => void trainers[1].trainer.step(batches[1]), record);
+    const times = await interleave(method, baseline, options);
+    const [m, b] = [summarise(times.a), summarise(times.b)];
+    return { kind: 'scaling', trunk: 'mlp', tasks: large, weighting: 'ew', level: 'loss', site: null, method: m, baseline: b, ratio: ratio(m, b), tensorsPerStep: record.tensors, bytesPerStep: record.bytes, leakSteps: options.warmup + options.steps, leaked: 0 };
+  } finally {
+    trainers.forEach((t) => t.dispose());
+    batches.forEach(disposeBatch);
+  }
+}
+
 /** (b): one weighting at one site against EW, same model and batch, interleaved. */
 export async function weightingRow(trunk: Trunk, tasks: number, name: string, site: GradientSite | null, options: BenchOptions): Promise<Row> {
   const spec = specFor(trunk, tasks);
@@ -203,7 +225,7 @@ export async function runBench(options: BenchOptions): Promise<Row[]> {
   const log = options.log ?? (() => {});
   const show = (row: Row) =>
     log(
-      `${row.kind === 'weighting' ? `${row.weighting}${row.site ? ` @${row.site}` : ''} vs EW` : `mtljs EW vs ${row.kind === 'overhead' ? 'tuned' : 'naive'} raw tfjs`} (${row.trunk}, T=${row.tasks}): ` +
+      `${row.kind === 'weighting' ? `${row.weighting}${row.site ? ` @${row.site}` : ''} vs EW` : row.kind === 'scaling' ? `EW T=${row.tasks} vs EW T=${Math.min(...options.tasks)}` : `mtljs EW vs ${row.kind === 'overhead' ? 'tuned' : 'naive'} raw tfjs`} (${row.trunk}, T=${row.tasks}): ` +
         `${row.method.median.toFixed(2)} vs ${row.baseline.median.toFixed(2)} ms → ${row.ratio.toFixed(3)}×; tensors/step ${row.tensorsPerStep}, leaked ${row.leaked} over ${row.leakSteps}`,
     );
   for (const tasks of options.tasks) {
@@ -212,6 +234,12 @@ export async function runBench(options: BenchOptions): Promise<Row[]> {
       rows.push(row);
       show(row);
     }
+  }
+  const [small, large] = [Math.min(...options.tasks), Math.max(...options.tasks)];
+  if (large > small) {
+    const row = await scalingRow(small, large, options);
+    rows.push(row);
+    show(row);
   }
   for (const trunk of options.trunks) {
     for (const tasks of options.tasks) {

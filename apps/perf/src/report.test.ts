@@ -45,6 +45,22 @@ describe('acceptance', () => {
     expect(checks[5]!.measured).toMatch(/^4\/5 flat over ≥ 500 steps; moved: pcgrad shared mlp T=8$/);
   });
 
+  it('judges point 2 on the interleaved scaling pair when the run has one; that pair is no configuration of point 6', () => {
+    const rows = [
+      row({ kind: 'overhead', weighting: 'ew', level: 'loss', site: null, tasks: 2, method: summarise([10]), baseline: summarise([10]), ratio: 1.0 }),
+      row({ kind: 'overhead', weighting: 'ew', level: 'loss', site: null, tasks: 40, method: summarise([20]), baseline: summarise([24]), ratio: 0.83 }),
+      row({ kind: 'scaling', weighting: 'ew', level: 'loss', site: null, tasks: 40, method: summarise([13]), baseline: summarise([10]), ratio: 1.3, leakSteps: 25 }),
+    ];
+    const checks = acceptance(rows);
+    expect(checks[1]!.measured).toBe('1.30× (interleaved: 13.00 vs 10.00 ms) (raw tfjs: 2.40×)');
+    expect(checks[1]!.pass).toBe(true);
+    expect(checks[5]!.measured).toBe('2/2 flat over ≥ 500 steps');
+    expect(checks[5]!.pass).toBe(true);
+    const table = markdown(rows, { command: 'pnpm bench', machine: 'm', date: '2026-11-23', backend: 'wasm', steps: 20, warmup: 5, peakRssMiB: 100 });
+    expect(table).toContain('| 40 | 13.00 (13.00–13.00) | 10.00 (10.00–10.00) | 1.300 | 0 |');
+    expect(table.match(/\| 40 \| tuned \|/g)).toHaveLength(1);
+  });
+
   it('fails a point that has nothing to judge it on', () => {
     expect(acceptance([]).every((c) => !c.pass)).toBe(true);
   });

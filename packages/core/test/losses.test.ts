@@ -28,6 +28,45 @@ describe('losses against hand-worked values', () => {
     values(softmaxCrossEntropy(logits, oneHot)).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
   });
 
+  it('softmax cross-entropy on [N, g, C] with one-hot, soft and all-zero (masked) rows: values and dz = dy·(softmax·Σy − y), worked in plain JS', () => {
+    // Row 2 has logits 1000 apart: lse must not overflow, and the low class's loss is ~1000.
+    const z = [
+      [[1, 2, 3], [0.5, -1, 0]],
+      [[0, 0, 0], [2, 2, -1]],
+      [[1000, 0, -3], [-4, 1, 2]],
+    ];
+    const y = [
+      [[0, 0, 1], [0.2, 0.3, 0.5]],
+      [[1, 0, 0], [0, 0, 0]],
+      [[0, 1, 0], [0, 0, 1]],
+    ];
+    const dy = [[0.5, -1], [2, 3], [1, 0.25]];
+    const lse = (row: number[]) => {
+      const m = Math.max(...row);
+      return m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+    };
+    const logits = tf.tensor3d(z);
+    const target = tf.tensor3d(y);
+    const cotangent = tf.tensor2d(dy);
+    const before = tf.memory().numTensors;
+    const loss = softmaxCrossEntropy(logits, target);
+    const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(softmaxCrossEntropy(x, target), cotangent)))(logits);
+    const lossValues = loss.arraySync() as unknown as number[][];
+    const gradValues = grad.arraySync() as number[][][];
+    z.forEach((rows, n) =>
+      rows.forEach((row, g) => {
+        const t = y[n]![g]!;
+        const mass = t.reduce((a, v) => a + v, 0);
+        expect(lossValues[n]![g]!).toBeCloseTo(t.reduce((a, v, c) => a - v * (row[c]! - lse(row)), 0), 3);
+        row.forEach((v, c) => expect(gradValues[n]![g]![c]!).toBeCloseTo(dy[n]![g]! * (Math.exp(v - lse(row)) * mass - t[c]!), 5));
+      }),
+    );
+    expect(lossValues[2]![0]!).toBeCloseTo(1000, 3);
+    tf.dispose([loss, grad]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([logits, target, cotangent]);
+  });
+
   it('binary cross-entropy on logits: −y log σ(z) − (1−y) log(1−σ(z)), stable at large |z|', () => {
     const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
     const z = [0.5, -2, 40];

@@ -6,6 +6,7 @@ import { Rng } from '../rng';
 import { activate, activationSlope } from './activations';
 import { constantLike, dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
+import { sliceEqual, sliceParts } from './slices';
 
 /** What a {@link DenseStack} is built from. */
 export interface DenseStackOptions {
@@ -29,9 +30,9 @@ interface DenseLayer {
 }
 
 /**
- * tf.concat along `axis`, whose backward cuts the gradient with one tf.slice per part: tf.concat's
- * own backward is tf.split, which tfjs-backend-wasm runs about twice as slowly (40 parts of a
- * [128, 400] kernel: 8–11 ms against 4.4 ms).
+ * tf.concat along `axis`, whose backward cuts the gradient by halving (`sliceParts`): tf.concat's
+ * own backward is tf.split, which tfjs-backend-wasm runs with a copy of the whole gradient per
+ * part (40 parts of a [128, 400] kernel: 8–11 ms).
  */
 function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
   if (parts.length === 1) return tf.clone(parts[0]!);
@@ -39,15 +40,7 @@ function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
     const inputs = args.slice(0, -1) as Tensor[];
     return {
       value: tf.concat(inputs, axis),
-      gradFunc: (dy: Tensor) => {
-        let offset = 0;
-        return inputs.map((input) => {
-          const begin = input.shape.map(() => 0);
-          begin[axis] = offset;
-          offset += input.shape[axis]!;
-          return tf.slice(dy, begin, input.shape);
-        });
-      },
+      gradFunc: (dy: Tensor) => sliceParts(dy, inputs.map((input) => input.shape[axis]!), axis),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (op as unknown as (...xs: Tensor[]) => Tensor)(...parts);
@@ -73,14 +66,10 @@ function denseCopies(copies: readonly Tensor2D[], kernels: readonly Tensor2D[], 
       value,
       gradFunc: (dy: Tensor) => {
         const dy2 = dy as Tensor2D;
-        const [rows, inSize] = x.shape;
-        const width = ks[0]!.shape[1];
         const kernelAll = tf.matMul(tf.transpose(x), dy2);
         const biasAll = tf.sum(dy2, 0);
-        const dxs = ks.map((kernel, i) => tf.matMul(tf.slice(dy2, [0, i * width], [rows, width]) as Tensor2D, tf.transpose(kernel)));
-        const dks = ks.map((_, i) => tf.slice(kernelAll, [0, i * width], [inSize, width]));
-        const dbs = bs.map((_, i) => tf.slice(biasAll, [i * width], [width]));
-        return [...dxs, ...dks, ...dbs];
+        const dxs = sliceEqual(dy2, k, 1).map((part, i) => tf.matMul(part as Tensor2D, tf.transpose(ks[i]!)));
+        return [...dxs, ...sliceEqual(kernelAll, k, 1), ...sliceEqual(biasAll, k, 0)];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -193,7 +182,7 @@ export class DenseStack implements LayerModule {
             const dz = (slope ? tf.reshape(tf.mul(tf.reshape(dy, [tasks, rows, units]), slope), [tasks * rows, units]) : dy) as Tensor2D;
             grads[2 * index + 1] = tf.sum(tf.reshape(dz, [tasks, rows, units]), 1);
             const xT = tf.transpose(x);
-            const kernelGrads = Array.from({ length: tasks }, (_, t) => tf.matMul(xT, tasks === 1 ? dz : (tf.slice(dz, [t * rows, 0], [rows, units]) as Tensor2D)));
+            const kernelGrads = (tasks === 1 ? [dz] : sliceEqual(dz, tasks, 0)).map((part) => tf.matMul(xT, part as Tensor2D));
             grads[2 * index] = tasks === 1 ? tf.reshape(kernelGrads[0]!, [1, ...layer.kernel.shape]) : tf.stack(kernelGrads);
             if (index > 0) dy = tf.matMul(dz, tf.transpose(layer.kernel as unknown as Tensor2D));
           }

@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sliceEqual, sliceParts } from '../src/nn/slices';
+
+// sliceParts cuts by halving (tfjs-backend-wasm copies a slice's whole input per slice); its parts
+// must be exactly tf.split's, for any number of parts, sizes and axis.
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('sliceParts', () => {
+  for (const [sizes, axis] of [
+    [[3], 1],
+    [[1, 2], 1],
+    [[2, 1, 4, 1, 1], 1],
+    [[1, 1, 1, 1, 1, 1, 1], 0],
+    [[4, 3], 0],
+  ] as [number[], number][]) {
+    it(`parts of sizes [${sizes.join(', ')}] on axis ${axis} equal tf.split's, with nothing left behind`, () => {
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const shape = axis === 0 ? [total, 3] : [2, total];
+      const x = tf.tensor2d(Array.from({ length: shape[0]! * shape[1]! }, (_, i) => i * 0.5 - 3), shape as [number, number]);
+      const before = tf.memory().numTensors;
+      const parts = sliceParts(x, sizes, axis);
+      expect(tf.memory().numTensors).toBe(before + sizes.length);
+      const reference = tf.split(x, sizes, axis);
+      parts.forEach((part, i) => {
+        expect(part.shape).toEqual(reference[i]!.shape);
+        expect(part.arraySync()).toEqual(reference[i]!.arraySync());
+      });
+      tf.dispose([...parts, ...reference]);
+      expect(x.isDisposed).toBe(false);
+      x.dispose();
+    });
+  }
+
+  it('sliceEqual cuts 40 equal parts of a [3, 400] gradient like tf.split', () => {
+    const x = tf.randomNormal([3, 400], 0, 1, 'float32', 4);
+    const parts = sliceEqual(x, 40, 1);
+    const reference = tf.split(x, 40, 1);
+    expect(parts.map((p, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(p, reference[i]!))).dataSync()[0]))).toEqual(new Array(40).fill(0));
+    tf.dispose([x, ...parts, ...reference]);
+  });
+});
