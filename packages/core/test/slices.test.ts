@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sliceEqual, sliceParts } from '../src/nn/slices';
+import { sliceEqual, sliceParts, stackConstant } from '../src/nn/slices';
 
 // sliceParts cuts by halving (tfjs-backend-wasm copies a slice's whole input per slice); its parts
 // must be exactly tf.split's, for any number of parts, sizes and axis.
@@ -43,4 +43,19 @@ describe('sliceParts', () => {
     expect(parts.map((p, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(p, reference[i]!))).dataSync()[0]))).toEqual(new Array(40).fill(0));
     tf.dispose([x, ...parts, ...reference]);
   });
+
+  for (const axis of [0, 1, 2]) {
+    it(`stackConstant on axis ${axis} equals tf.stack (int32 and float32)`, () => {
+      const parts = [0, 1, 2].map((i) => tf.tensor2d(Array.from({ length: 6 }, (_, j) => i * 10 + j), [2, 3]));
+      const ints = parts.map((p) => tf.cast(p, 'int32'));
+      for (const list of [parts, ints]) {
+        const mine = stackConstant(list, axis);
+        const reference = tf.stack(list, axis);
+        expect([mine.shape, mine.dtype]).toEqual([reference.shape, reference.dtype]);
+        expect(mine.arraySync()).toEqual(reference.arraySync());
+        tf.dispose([mine, reference]);
+      }
+      tf.dispose([...parts, ...ints]);
+    });
+  }
 });
