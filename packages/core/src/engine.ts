@@ -178,7 +178,7 @@ function flattenRow(tensors: Tensor[]): Tensor1D {
   return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))) as Tensor1D);
 }
 
-// Cut by halving (`sliceParts`): tfjs-backend-wasm copies the whole input for every slice or split part.
+// Cut with `sliceParts` (one host read on wasm and cpu, whose tf.slice copies its whole input per part).
 function splitLike(vector: Tensor1D, shapes: readonly number[][]): Tensor[] {
   return tf.tidy(() => {
     const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
@@ -503,8 +503,8 @@ export class TrainStepEngine<S = unknown> {
   /**
    * Raw losses L_t of `tasks` ([k], in that order). Tasks that share a built-in loss and a width
    * form a group: their outputs come stacked [N, g, units] (from the model's `decodeStacked`, or
-   * `decodeStackedCopies` for per-task copies, when it has one, else `decode`'s outputs stacked) and are scored in one pass, so a step's loss costs
-   * a few kernels per group rather than per task. `features` is what every task reads, or one
+   * `decodeStackedCopies` for per-task copies, when it has one, else `decode`'s outputs stacked)
+   * and are scored in one pass, so a step's loss costs a few kernels per group rather than per task. `features` is what every task reads, or one
    * Features per task (the 'features' site's copies, one per task, so that one backward pass
    * gives each task's feature gradient).
    */
