@@ -21,7 +21,7 @@ import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
 import { combineRows, gramian, gramianParts, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
 import { withConstants } from './nn/dense';
-import { sliceParts, stackConstant } from './nn/slices';
+import { sliceEqual, sliceParts, stackConstant } from './nn/slices';
 
 /** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
 export interface PreparedBatch {
@@ -725,6 +725,13 @@ export class TrainStepEngine<S = unknown> {
       throw error;
     }
     const matrix = jacobian;
+    // Rows are cut all at once on first use: a tf.slice per row copies all of J on wasm.
+    let cutRows: Tensor[] | null = null;
+    const releaseAll = () => {
+      cutRows?.forEach((t) => t.dispose());
+      cutRows = null;
+      release();
+    };
     return {
       site,
       activeTasks: tasks,
@@ -733,9 +740,16 @@ export class TrainStepEngine<S = unknown> {
       shapes,
       losses,
       heads,
-      row: (k) => tf.tidy(() => splitLike(tf.reshape(tf.slice(matrix, [k, 0], [1, -1]), [-1]) as Tensor1D, shapes)),
+      row: (k) => {
+        if (!Number.isInteger(k) || k < 0 || k >= tasks.length) {
+          throw new MtlError('BAD_CONFIG', `TaskGradients.row(${k}): there are ${tasks.length} active tasks (rows 0–${tasks.length - 1})`);
+        }
+        cutRows ??= sliceEqual(matrix, tasks.length, 0);
+        const cut = cutRows[k]!;
+        return tf.tidy(() => splitLike(tf.reshape(cut, [-1]) as Tensor1D, shapes));
+      },
       ...(pass ? { encoderPass: pass } : {}),
-      dispose: release,
+      dispose: releaseAll,
     };
   }
 

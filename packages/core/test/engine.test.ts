@@ -75,7 +75,12 @@ describe('per-task gradients at each site equal tf.variableGrads taken task by t
       expect(gradients.jacobian.shape[0]).toBe(3);
       console.log(`site '${site}': max |engine − tf.variableGrads| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-5);
+      // A row outside the active tasks is named, not a tfjs slice error.
+      for (const k of [-1, 3, 1.5]) expect(() => gradients.row(k)).toThrow(/TaskGradients\.row\(.*\): there are 3 active tasks/);
+      // Rows are cut once and freed with the gradients: nothing is left behind.
+      const before = tf.memory().numTensors;
       gradients.dispose();
+      expect(tf.memory().numTensors).toBeLessThan(before);
       prepared.dispose();
       model.dispose();
     });

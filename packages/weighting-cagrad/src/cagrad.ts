@@ -29,11 +29,11 @@ export interface CAGradOptions {
    * the update by the number of tasks "to match the sum loss").
    */
   reduction?: 'mean' | 'sum';
-  /** Iteration limit (QPs solved) of the bisection on the step's optimal value (default 100). */
+  /** Iteration limit (QPs solved) of the search (bisection with secant steps) on the step's optimal value (default 100). */
   maxIterations?: number;
 }
 
-/** What `cagradWeights` returns: the weights of the update and how the bisection ended. */
+/** What `cagradWeights` returns: the weights of the update and how the search for the optimal value ended. */
 export interface CAGradSolution {
   /** Weights of the rescaled update, one per row of G. */
   weights: number[];
@@ -41,12 +41,12 @@ export interface CAGradSolution {
   rawWeights: number[];
   /** min_t g_tᵀd / max_t ‖g_t‖², the worst task's inner product with the unscaled update. */
   value: number;
-  /** Bisection: residual = the optimal value's bracket relative to its initial width; iterations = QPs solved. */
+  /** The search: residual = the optimal value's bracket relative to its initial width; iterations = QPs solved. */
   report: SolverReport;
 }
 
 /**
- * Bisection stops when the bracket of the optimal value is this fraction of its initial width (or
+ * The search stops when the bracket of the optimal value is this fraction of its initial width (or
  * as narrow as doubles allow around it).
  */
 const BRACKET_TOLERANCE = 1e-13;
@@ -90,7 +90,7 @@ function product(matrix: readonly (readonly number[])[], w: readonly number[]): 
  * the QP), d = g_0 + Σ_t μ_t u_t with
  *   μ = argmin_{μ≥0} ½ μᵀCμ + μᵀ(U g_0 − τ s),   C_st = u_sᵀu_t,  (U g_0)_t = (G1)_t / (T‖g_t‖),
  *   s_t = 1/‖g_t‖,
- * so d's weights are 1/T + μ_t/‖g_t‖. Bisection on τ between min_t g_tᵀg_0 (reached by d = g_0)
+ * so d's weights are 1/T + μ_t/‖g_t‖. A bracketing search on τ between min_t g_tᵀg_0 (reached by d = g_0)
  * and min_t (g_tᵀg_0 + r‖g_t‖) (no point of the ball does better for its own task) keeps the
  * largest τ found feasible. At the optimum this is the paper's update d = g_0 + (r/‖g_w‖) g_w of
  * the dual w* = argmin_{w∈Δ} g_wᵀg_0 + r‖g_w‖: the projection's multipliers are proportional to
@@ -136,8 +136,11 @@ export function cagradWeights(gramian: readonly (readonly number[])[], options: 
   const width = high - low;
   let best = mean;
   let iterations = 0;
-  /** The projection of g_0 onto P_τ as weights, or null when it is farther than r. */
-  const attempt = (tau: number, withinBall = false): number[] | null => {
+  /**
+   * The projection of g_0 onto P_τ as weights, or null when it is farther than r; with `excess`,
+   * its squared distance from g_0 less r² (negative inside the ball), which steers the search.
+   */
+  const attempt = (tau: number, withinBall = false): { weights: number[] | null; excess: number } => {
     const { x } = nonnegativeQp(
       cosines,
       unitAlignment.map((v, a) => v - tau / norms[a]!),
@@ -148,44 +151,78 @@ export function cagradWeights(gramian: readonly (readonly number[])[], options: 
     const distanceSquared = product(normalized, offset).reduce((s, v, i) => s + v * offset[i]!, 0);
     // core's nonnegativeQp adds a ridge 1e-10·I to C: its answer may miss the projection's
     // distance and constraints by that much times μ.
-    if (!withinBall && !(distanceSquared <= radius * radius * (1 + 1e-9))) return null;
+    const excess = distanceSquared - radius * radius;
+    if (!withinBall && !(distanceSquared <= radius * radius * (1 + 1e-9))) return { weights: null, excess };
     const products = product(normalized, weights);
     const slack = 1e-9 * (Math.abs(tau) + radius + Math.sqrt(meanSquaredNorm));
-    return nonzero.every((i, a) => products[i]! >= tau - norms[a]! * (slack + 1e-9 * x[a]!)) ? weights : null;
+    return { weights: nonzero.every((i, a) => products[i]! >= tau - norms[a]! * (slack + 1e-9 * x[a]!)) ? weights : null, excess };
   };
+  // φ(τ) = excess at τ, known at the bracket's ends: d = g_0 lies in P_τ for every τ up to the
+  // initial lower end, so φ = −r² there; the upper end's is known once it is tried.
+  let phiLow = -radius * radius;
+  let phiHigh = Number.NaN;
   if (c >= 1 && low < 0 && high >= 0) {
     // For c ≥ 1 the ball contains d = 0, so τ* ≥ 0, and the projection of g_0 onto the cone
     // P_0 = {d : Jd ≥ 0} is within ‖g_0‖ ≤ r of g_0: start the bracket there, so the update never
     // conflicts with a task, even where the QP's rounding would fail the distance test.
     iterations += 1;
     const cone = attempt(0, true);
-    if (cone) {
-      best = cone;
+    if (cone.weights) {
+      best = cone.weights;
       low = 0;
+      phiLow = Math.min(cone.excess, 0);
     }
   }
   if (high > low && iterations < maxIterations) {
     // The upper end is reached when one task binds alone, or at 0 for stationary gradients.
     iterations += 1;
     const top = attempt(high);
-    if (top) {
-      best = top;
+    if (top.weights) {
+      best = top.weights;
       low = high;
-    }
+    } else phiHigh = Math.max(top.excess, 0);
   }
   // The bracket cannot shrink below the spacing of doubles around τ.
   const resolution = Math.max(BRACKET_TOLERANCE * width, 4 * Number.EPSILON * Math.max(Math.abs(low), Math.abs(high)));
-  while (high - low > resolution && iterations < maxIterations) {
+  // Each step tries the root of the secant of φ through the bracket's ends (regula falsi, with the
+  // Illinois rule: an end kept twice in a row has its φ halved, so both ends move), and the
+  // midpoint when the secant's root is not strictly inside or the bracket failed to halve three
+  // steps running. Whatever the choice, an attainable τ raises the lower end and any other lowers
+  // the upper one, so the bracket always holds τ*; φ is convex and increasing in τ, and the secant
+  // steps take about a quarter of the QPs that halving alone needs (45 at the default tolerance).
+  // φ is convex, so its slope at τ* is at least r² / width (the chord from the initial lower end,
+  // where φ = −r²): a lower end with |φ| ≤ ε·r² is within ε·width of τ*, and the search stops
+  // there as it does when the bracket is ε·width wide.
+  let lowExcess = phiLow;
+  const closeEnough = () => high - low <= resolution || -lowExcess <= BRACKET_TOLERANCE * radius * radius;
+  let kept = 0; // +1: the last step moved the lower end; −1: the upper one
+  let slow = 0; // steps running that did not halve the bracket
+  while (!closeEnough() && iterations < maxIterations) {
     iterations += 1;
-    const tau = 0.5 * (low + high);
-    const weights = attempt(tau);
+    const span = high - low;
+    let tau = 0.5 * (low + high);
+    if (slow < 3 && phiLow < 0 && phiHigh > 0) {
+      const secant = (low * phiHigh - high * phiLow) / (phiHigh - phiLow);
+      if (secant > low && secant < high) tau = secant;
+    }
+    const { weights, excess } = attempt(tau);
     if (weights) {
       best = weights;
       low = tau;
-    } else high = tau;
+      phiLow = Math.min(excess, 0);
+      lowExcess = phiLow;
+      if (kept === 1) phiHigh *= 0.5;
+      kept = 1;
+    } else {
+      high = tau;
+      phiHigh = Math.max(excess, 0);
+      if (kept === -1) phiLow *= 0.5;
+      kept = -1;
+    }
+    slow = high - low > 0.5 * span ? slow + 1 : 0;
   }
-  const residual = width > 0 ? (high - low) / width : 0;
-  return finish(best, { residual, iterations, converged: high - low <= resolution }, valueOf(best));
+  const residual = width > 0 ? Math.min(high - low, (-lowExcess / (radius * radius)) * width) / width : 0;
+  return finish(best, { residual, iterations, converged: closeEnough() }, valueOf(best));
 }
 
 /**

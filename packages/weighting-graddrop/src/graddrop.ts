@@ -5,6 +5,7 @@ import {
   MtlError,
   Rng,
   checkOptions,
+  sliceEqual,
   type JacobianWeighting,
   type RngState,
   type StepInfo,
@@ -103,9 +104,11 @@ export function graddrop(options: GradDropOptions = {}): JacobianWeighting<GradD
       const leaks = info.activeTasks.map(leakOf);
       // Σ_i M_ik J_ik is Σ⁺_k (the column's positive entries) where the positives are kept and Σ⁻_k
       // (its negative entries) elsewhere, so no [T, P] mask is built. Rows are handled one by one:
-      // reductions over axis 0 of a [T, P] tensor transpose it first, which dominates on the cpu backend.
+      // reductions over axis 0 of a [T, P] tensor transpose it first, which dominates on the cpu
+      // backend. The rows are cut with core's sliceEqual, not tf.unstack: on wasm every slice of
+      // tf.unstack copies all of J (40 rows of a 40 × 234k J: seconds per step).
       const update = tf.tidy(() => {
-        const rows = tf.unstack(jacobian) as Tensor1D[];
+        const rows = sliceEqual(jacobian, jacobian.shape[0], 0).map((row) => tf.reshape(row, [columns]) as Tensor1D);
         const positives = rows.map((row) => tf.relu(row));
         // row − relu(row) is exactly min(row, 0).
         const negatives = rows.map((row, i) => tf.sub(row, positives[i]!));
