@@ -144,6 +144,15 @@ export interface MultiTaskModel {
    */
   decodeStackedCopies?(copies: readonly Features[], inputs: Inputs, options: ApplyOptions, tasks: readonly string[]): Tensor | null;
   /**
+   * Optional, for the engine's 'features' site: when the head of every task of `tasks` is one
+   * dense layer with no activation on the features (F of shape [N, D]; output_t = F·kernel_t +
+   * bias_t, nothing else read), those layers' variables in the order of `tasks`; else null. Task
+   * t's feature gradient is then δ_t·kernel_tᵀ (δ_t: its loss's gradient with respect to its
+   * output), so a Gramian weighting's G = J Jᵀ comes from δᵀδ and kernelᵀkernel, [Σ units]² each,
+   * and the [T, N·D] Jacobian J is not formed unless read.
+   */
+  linearHeads?(tasks: readonly string[]): { kernel: Variable; bias: Variable }[] | null;
+  /**
    * Optional fast path of `encode` for the engine's 'features' and 'shared' sites: the same
    * features from a forward pass that keeps what its backward pass needs, so the engine runs the
    * encoder forward once per step and then takes any number of gradients through it (one per

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { createRegistry, isMtlError, Trainer, type TaskSpec } from '@mtljs/core';
+import { API_VERSION, createRegistry, isMtlError, Trainer, TrainStepEngine, type GramianWeighting, type MultiTaskModel, type TaskSpec } from '@mtljs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hardSharing } from './hard';
 
@@ -176,6 +176,118 @@ describe('hard sharing: decodeStackedCopies and encodeRecorded (the engine\'s gr
     tf.dispose([inputs, encoded, images]);
     mlp.dispose();
     conv.dispose();
+  });
+});
+
+describe("hard sharing: linear heads (the engine's 'features' site forms G without the Jacobian)", () => {
+  // Two loss groups of multiclass heads (one masked), a regression head with an importance, in an
+  // order that interleaves the groups.
+  const mixed: TaskSpec[] = [
+    { name: 'a', kind: 'multiclass', units: 3 },
+    { name: 'r', kind: 'regression', units: 2, weight: 0.5 },
+    { name: 'b', kind: 'multiclass', units: 3 },
+    { name: 'c', kind: 'multiclass', units: 3 },
+  ];
+  const spec = { tasks: mixed, inputShape: [6], encoder: { type: 'mlp' as const, units: [8, 5] } };
+  const batchOf = () => ({
+    inputs: tf.randomNormal([9, 6], 0, 1, 'float32', 21),
+    targets: {
+      a: tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2], 'int32'),
+      r: tf.randomNormal([9, 2], 0, 1, 'float32', 22),
+      b: tf.tensor1d([2, 2, 1, 0, 1, 0, 0, 2, 1], 'int32'),
+      c: tf.tensor1d([1, 0, 0, 2, 2, 1, 1, 0, 2], 'int32'),
+    },
+    masks: { b: tf.tensor1d([1, 0, 1, 1, 1, 0, 1, 1, 1]) },
+  });
+  const disposeBatch = (batch: ReturnType<typeof batchOf>) => tf.dispose([batch.inputs, ...Object.values(batch.targets), batch.masks.b]);
+  /** Weights that depend on G: w_t = 1 / √G_tt (each task's gradient normalised). */
+  const normalising: GramianWeighting<null> = {
+    kind: 'weighting',
+    name: 'normalising-test',
+    apiVersion: API_VERSION,
+    level: 'gramian',
+    sites: ['features'],
+    init: () => null,
+    weigh: (gramian) => {
+      const g = gramian.arraySync();
+      return { weights: g.map((row, t) => 1 / Math.sqrt(row[t]!)), state: null };
+    },
+  };
+  /** The same model with no linearHeads: the engine's general path. */
+  const general = (model: MultiTaskModel): MultiTaskModel => {
+    const view = Object.create(model) as MultiTaskModel & { linearHeads?: unknown };
+    view.linearHeads = undefined;
+    return view;
+  };
+  const engineOf = (model: MultiTaskModel) => new TrainStepEngine({ model, weighting: normalising, optimizer: tf.train.sgd(0.1), site: 'features', seed: 1 });
+
+  it('gives the general path\'s losses, head gradients, Jacobian rows, Gramian and combination', () => {
+    const model = hardSharing().build(spec, { seed: 7 });
+    const batch = batchOf();
+    const fast = engineOf(model);
+    const slow = engineOf(general(model));
+    const preparedFast = fast.prepare(batch);
+    const preparedSlow = slow.prepare(batch);
+    const a = fast.taskGradients(preparedFast, 'features');
+    const b = slow.taskGradients(preparedSlow, 'features');
+    expect(a.gramian).toBeDefined();
+    expect(b.gramian).toBeUndefined();
+    expect(maxDiff(a.losses, b.losses)).toBeLessThan(1e-6);
+    a.heads.forEach((heads, t) => {
+      expect(Object.keys(heads).sort()).toEqual(Object.keys(b.heads[t]!).sort());
+      for (const name of Object.keys(heads)) expect(maxDiff(heads[name]!, b.heads[t]![name]!)).toBeLessThan(1e-6);
+    });
+    const g = a.gramian!();
+    const reference = tf.matMul(b.jacobian, b.jacobian, false, true);
+    expect(maxDiff(g, reference)).toBeLessThan(1e-5 * tf.max(tf.abs(reference)).dataSync()[0]!);
+    expect(maxDiff(a.jacobian, b.jacobian)).toBeLessThan(1e-6);
+    const w = tf.tensor1d([0.3, -1.2, 2, 0.7]);
+    const combined = a.combine!(w);
+    const expected = tf.sum(tf.mul(b.jacobian, tf.reshape(w, [-1, 1])), 0);
+    expect(maxDiff(combined, expected)).toBeLessThan(1e-5);
+    const row = a.row(2);
+    expect(row[0]!.shape).toEqual([9, 5]);
+    expect(maxDiff(tf.reshape(row[0]!, [-1]), tf.reshape(tf.slice(b.jacobian, [2, 0], [1, -1]), [-1]))).toBeLessThan(1e-6);
+    tf.dispose([g, reference, w, combined, expected, ...row]);
+    a.dispose();
+    b.dispose();
+    preparedFast.dispose();
+    preparedSlow.dispose();
+    disposeBatch(batch);
+    model.dispose();
+  });
+
+  it('trains exactly as the general path (weights from G), and leaks nothing over 60 steps', () => {
+    const [m1, m2] = [hardSharing().build(spec, { seed: 9 }), hardSharing().build(spec, { seed: 9 })];
+    const batch = batchOf();
+    const fast = engineOf(m1);
+    const slow = engineOf(general(m2));
+    for (let step = 0; step < 3; step++) {
+      fast.runStep(batch);
+      slow.runStep(batch);
+    }
+    const after = (m: MultiTaskModel) => [...m.sharedVariables(), ...m.taskNames.flatMap((t) => m.taskVariables(t))];
+    const [v1, v2] = [after(m1), after(m2)];
+    expect(v1.length).toBe(v2.length);
+    v1.forEach((v, i) => expect(maxDiff(v, v2[i]!), v.name).toBeLessThan(1e-5));
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 60; step++) fast.runStep(batch);
+    expect(tf.memory().numTensors).toBe(before);
+    disposeBatch(batch);
+    m1.dispose();
+    m2.dispose();
+  });
+
+  it('heads with a hidden layer are not linear: linearHeads gives null', () => {
+    const deep = hardSharing().build({ ...spec, head: { type: 'mlp', units: [4] } }, { seed: 3 });
+    expect(deep.linearHeads!(['a', 'b'])).toBeNull();
+    const flat = hardSharing().build(spec, { seed: 3 });
+    expect(flat.linearHeads!(['c', 'a'])!.map((layer) => layer.kernel.shape)).toEqual([
+      [5, 3],
+      [5, 3],
+    ]);
+    deep.dispose();
+    flat.dispose();
   });
 });
 

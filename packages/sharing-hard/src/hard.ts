@@ -118,6 +118,12 @@ class HardSharingModel implements MultiTaskModel {
     return DenseStack.applyStacked(heads as DenseStack[], copies as Tensor[]);
   }
 
+  /** The heads' single linear layers when every head of `tasks` is one (see `MultiTaskModel.linearHeads`). */
+  linearHeads(tasks: readonly string[]): { kernel: Variable; bias: Variable }[] | null {
+    const layers = this.headsOf(tasks).map((head) => (head instanceof DenseStack ? head.linearLayer() : null));
+    return layers.every((layer) => layer !== null) ? (layers as { kernel: Variable; bias: Variable }[]) : null;
+  }
+
   private headsOf(tasks: readonly string[]): LayerModule[] {
     return tasks.map((name) => {
       const head = this.heads.get(name);

@@ -30,7 +30,7 @@ interface DenseLayer {
 }
 
 /**
- * tf.concat along `axis`, whose backward cuts the gradient by halving (`sliceParts`): tf.concat's
+ * tf.concat along `axis`, whose backward cuts the gradient with `sliceParts` (one host read on wasm and cpu): tf.concat's
  * own backward is tf.split, which tfjs-backend-wasm runs with a copy of the whole gradient per
  * part (40 parts of a [128, 400] kernel: 8–11 ms).
  */
@@ -278,6 +278,17 @@ export class DenseStack implements LayerModule {
       });
       return tf.stack(outputs, 1) as Tensor3D;
     });
+  }
+
+  /**
+   * This stack's one layer when it is a single dense layer with a 'linear' output activation
+   * (output = x·kernel + bias on an [N, inputSize] input), else null. The engine's 'features' site
+   * uses it to form the Gramian of the tasks' feature gradients without the Jacobian
+   * (`MultiTaskModel.linearHeads`).
+   */
+  linearLayer(): { kernel: Variable; bias: Variable } | null {
+    if (this.layers.length !== 1 || this.options.outputActivation !== 'linear') return null;
+    return { kernel: this.layers[0]!.kernel, bias: this.layers[0]!.bias };
   }
 
   private signature(): string {
