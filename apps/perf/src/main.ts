@@ -31,12 +31,17 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
     return value;
   };
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const trunks = (values.get('trunks') ?? 'mlp,conv').split(',');
+  const badTrunk = trunks.find((trunk) => trunk !== 'mlp' && trunk !== 'conv');
+  if (badTrunk !== undefined) throw new Error(`--trunks takes mlp and/or conv, got '${badTrunk}'`);
+  const tasks = (values.get('tasks') ?? '2,8,40').split(',').map(Number);
+  if (tasks.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--tasks takes positive integers, got '${values.get('tasks')}'`);
   return {
     backend: values.get('backend') ?? 'wasm',
     steps: Math.max(1, int('steps', 20)),
     warmup: int('warmup', 5),
-    tasks: (values.get('tasks') ?? '2,8,40').split(',').map(Number),
-    trunks: (values.get('trunks') ?? 'mlp,conv').split(',') as Trunk[],
+    tasks,
+    trunks: trunks as Trunk[],
     ...(values.has('weightings') ? { weightings: values.get('weightings')!.split(',') } : {}),
     batchSize: int('batch', 256),
     leakSteps: int('leak-steps', 500),
