@@ -186,6 +186,28 @@ function flattenRow(tensors: Tensor[]): Tensor1D {
 }
 
 // Cut with `sliceParts` (one host read on wasm and cpu, whose tf.slice copies its whole input per part).
+/**
+ * `TaskGradients.row` over a Jacobian of `count` rows (read through `matrix` on first use): the
+ * rows are cut all at once, since a tf.slice per row copies all of J on wasm. `dispose` frees them.
+ */
+function rowReader(count: number, shapes: readonly number[][], matrix: () => Tensor2D): { row(k: number): Tensor[]; dispose(): void } {
+  let rows: Tensor[] | null = null;
+  return {
+    row(k) {
+      if (!Number.isInteger(k) || k < 0 || k >= count) {
+        throw new MtlError('BAD_CONFIG', `TaskGradients.row(${k}): there are ${count} active tasks (rows 0–${count - 1})`);
+      }
+      rows ??= sliceEqual(matrix(), count, 0);
+      const cut = rows[k]!;
+      return tf.tidy(() => splitLike(tf.reshape(cut, [-1]) as Tensor1D, shapes));
+    },
+    dispose() {
+      rows?.forEach((t) => t.dispose());
+      rows = null;
+    },
+  };
+}
+
 /** Losses of groups of tasks (`parts`, their positions `order` concatenated) in task order. */
 function inTaskOrder(parts: Tensor1D[], order: readonly number[]): Tensor1D {
   const all = parts.length === 1 ? parts[0]! : (tf.concat(parts) as Tensor1D);
@@ -677,7 +699,6 @@ export class TrainStepEngine<S = unknown> {
     const entries = featureEntries(features);
     const shapes = entries.map(([, t]) => [...t.shape]);
     let jacobian: Tensor2D | null = null;
-    let cutRows: Tensor[] | null = null;
     const buildJacobian = (): Tensor2D =>
       tf.tidy(() => {
         const deltas = sliceParts(delta, widths, 1);
@@ -685,6 +706,7 @@ export class TrainStepEngine<S = unknown> {
         order.forEach((p, i) => (rows[p] = tf.reshape(tf.matMul(deltas[i] as Tensor2D, layers[i]!.kernel, false, true), [-1])));
         return tf.stack(rows) as Tensor2D;
       });
+    const reader = rowReader(tasks.length, shapes, () => result.jacobian);
     const result: TaskGradients = {
       site: 'features',
       activeTasks: tasks,
@@ -696,14 +718,7 @@ export class TrainStepEngine<S = unknown> {
       shapes,
       losses: losses!,
       heads,
-      row: (k) => {
-        if (!Number.isInteger(k) || k < 0 || k >= tasks.length) {
-          throw new MtlError('BAD_CONFIG', `TaskGradients.row(${k}): there are ${tasks.length} active tasks (rows 0–${tasks.length - 1})`);
-        }
-        cutRows ??= sliceEqual(result.jacobian, tasks.length, 0);
-        const cut = cutRows[k]!;
-        return tf.tidy(() => splitLike(tf.reshape(cut, [-1]) as Tensor1D, shapes));
-      },
+      row: (k) => reader.row(k),
       gramian: () =>
         tf.tidy(() => {
           const e = tf.tensor2d(indicator, [total, tasks.length]);
@@ -717,7 +732,7 @@ export class TrainStepEngine<S = unknown> {
         }),
       ...(pass ? { encoderPass: pass } : {}),
       dispose: () => {
-        cutRows?.forEach((t) => t.dispose());
+        reader.dispose();
         jacobian?.dispose();
         losses?.dispose();
         heads.forEach((h) => tf.dispose(Object.values(h)));
@@ -889,13 +904,7 @@ export class TrainStepEngine<S = unknown> {
       throw error;
     }
     const matrix = jacobian;
-    // Rows are cut all at once on first use: a tf.slice per row copies all of J on wasm.
-    let cutRows: Tensor[] | null = null;
-    const releaseAll = () => {
-      cutRows?.forEach((t) => t.dispose());
-      cutRows = null;
-      release();
-    };
+    const reader = rowReader(tasks.length, shapes, () => matrix);
     return {
       site,
       activeTasks: tasks,
@@ -904,16 +913,12 @@ export class TrainStepEngine<S = unknown> {
       shapes,
       losses,
       heads,
-      row: (k) => {
-        if (!Number.isInteger(k) || k < 0 || k >= tasks.length) {
-          throw new MtlError('BAD_CONFIG', `TaskGradients.row(${k}): there are ${tasks.length} active tasks (rows 0–${tasks.length - 1})`);
-        }
-        cutRows ??= sliceEqual(matrix, tasks.length, 0);
-        const cut = cutRows[k]!;
-        return tf.tidy(() => splitLike(tf.reshape(cut, [-1]) as Tensor1D, shapes));
-      },
+      row: (k) => reader.row(k),
       ...(pass ? { encoderPass: pass } : {}),
-      dispose: releaseAll,
+      dispose: () => {
+        reader.dispose();
+        release();
+      },
     };
   }
 
