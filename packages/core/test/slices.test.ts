@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sliceEqual, sliceParts, stackConstant } from '../src/nn/slices';
+import { oneHotConstant, sliceEqual, sliceParts, stackConstant } from '../src/nn/slices';
 
 // sliceParts cuts by halving (tfjs-backend-wasm copies a slice's whole input per slice); its parts
 // must be exactly tf.split's, for any number of parts, sizes and axis.
@@ -58,4 +58,31 @@ describe('sliceParts', () => {
       tf.dispose([...parts, ...ints]);
     });
   }
+});
+
+describe('oneHotConstant', () => {
+  it('equals tfjs\'s cast–oneHot–cast, masked rows class 0, out-of-range indices a zero row; null for non-integers', () => {
+    const indices = tf.tensor1d([2, 0, 1, 4, -1, 1, 0], 'int32');
+    const mask = tf.tensor1d([1, 1, 0, 1, 1, 1, 0]);
+    const host = oneHotConstant(indices, 3, mask)!;
+    const masked = tf.where(tf.greater(mask, 0), tf.cast(indices, 'float32'), tf.zerosLike(mask));
+    const device = tf.cast(tf.oneHot(tf.cast(masked, 'int32'), 3), 'float32');
+    expect(host.dtype).toBe('float32');
+    expect(host.arraySync()).toEqual(device.arraySync());
+    expect((host.arraySync() as number[][])[3]).toEqual([0, 0, 0]);
+    const column = tf.tensor2d([[1], [2]]);
+    expect(oneHotConstant(column, 3, null)!.arraySync()).toEqual([
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
+    // A fractional or NaN index outside the mask: the caller keeps tfjs's path.
+    expect(oneHotConstant(tf.tensor1d([0.5, 1]), 3, null)).toBeNull();
+    expect(oneHotConstant(tf.tensor1d([NaN, 1]), 3, tf.tensor1d([1, 1]))).toBeNull();
+    // …but not when that row is masked out.
+    expect(oneHotConstant(tf.tensor1d([NaN, 1]), 3, tf.tensor1d([0, 1]))!.arraySync()).toEqual([
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
+    tf.dispose([indices, mask, host, masked, device, column]);
+  });
 });

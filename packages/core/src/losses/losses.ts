@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D } from '@tensorflow/tfjs-core';
 import type { LossName, PerExampleLoss, TaskKind, TaskSpec } from '../contracts';
 import { MtlError } from '../errors';
+import { oneHotConstant } from '../nn/slices';
 
 // Every loss here takes a prediction and a target in canonical form (see `canonicalTarget`) and
 // returns one value per example, averaged over the output units. The engine then averages over
@@ -132,6 +133,10 @@ export function canonicalTarget(task: TaskSpec, target: Tensor, batchSize: numbe
       { task: task.name, expected, received: target.shape },
     );
   };
+  if (task.kind === 'multiclass' && task.units > 1 && (target.rank === 1 || (target.rank === 2 && target.shape[1] === 1))) {
+    const host = oneHotConstant(target, task.units, mask);
+    if (host) return host;
+  }
   return tf.tidy(() => {
     let t = tf.cast(target, 'float32');
     if (mask) {

@@ -70,3 +70,26 @@ export function stackConstant(parts: readonly Tensor[], axis: number): Tensor {
   }
   return tf.tensor(out, [...first.shape.slice(0, axis), k, ...first.shape.slice(axis)], first.dtype);
 }
+
+/**
+ * The one-hot [N, depth] float32 of class indices ([N] or [N, 1]) for targets no gradient flows
+ * through, made on the host on wasm and cpu, where a read is a copy of host memory: one tensor
+ * rather than tfjs's cast, oneHot and cast per task (160 kernels a step at 40 tasks). Rows whose
+ * `mask` entry is ≤ 0 are class 0, as the device path's zeroed index gives; an index outside
+ * [0, depth) gives a zero row, as tf.oneHot does. Null elsewhere (WebGL, WebGPU: the read would
+ * wait on the device) and when an unmasked index is not a finite integer: the caller then takes
+ * tfjs's path, which truncates.
+ */
+export function oneHotConstant(indices: Tensor, depth: number, mask: Tensor | null): Tensor | null {
+  if (!HOST_BACKENDS.has(tf.getBackend())) return null;
+  const rows = indices.shape[0]!;
+  const values = indices.dataSync();
+  const keep = mask?.dataSync() ?? null;
+  const out = new Float32Array(rows * depth);
+  for (let row = 0; row < rows; row++) {
+    const index = keep && !(keep[row]! > 0) ? 0 : Number(values[row]);
+    if (!Number.isInteger(index)) return null;
+    if (index >= 0 && index < depth) out[row * depth + index] = 1;
+  }
+  return tf.tensor2d(out, [rows, depth]);
+}
