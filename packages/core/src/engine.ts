@@ -723,7 +723,10 @@ export class TrainStepEngine<S = unknown> {
         tf.tidy(() => {
           const e = tf.tensor2d(indicator, [total, tasks.length]);
           const products = tf.mul(tf.matMul(tf.transpose(delta), delta), tf.matMul(tf.transpose(kernels), kernels));
-          return tf.matMul(tf.transpose(e), tf.matMul(products, e)) as Tensor2D;
+          const blocks = tf.matMul(tf.transpose(e), tf.matMul(products, e));
+          // Exactly symmetric, as J Jᵀ is: the block sums round differently above and below the
+          // diagonal, and solvers such as the Jacobi eigen-solver stall on that.
+          return tf.mul(tf.add(blocks, tf.transpose(blocks)), 0.5) as Tensor2D;
         }),
       combine: (weights) =>
         tf.tidy(() => {

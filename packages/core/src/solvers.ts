@@ -271,7 +271,8 @@ export function projectToSimplex(vector: readonly number[], total = 1): number[]
 }
 
 /**
- * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: A = V diag(values) Vᵀ,
+ * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: A = V diag(values) Vᵀ
+ * (of the symmetric part (A + Aᵀ)/2 when A is symmetric only up to rounding),
  * eigenvalues in decreasing order, eigenvectors as the columns of `vectors`. Accurate to working
  * precision for the small matrices here; `report.residual` = off-diagonal Frobenius norm left,
  * relative to ‖A‖_F.
@@ -291,7 +292,10 @@ export function symmetricEigen(
   report: SolverReport;
 } {
   const n = matrix.length;
-  const a = matrix.map((row) => [...row]);
+  // The symmetric part (A + Aᵀ)/2, which is A itself when A is exactly symmetric: a Gramian off by
+  // rounding (2.9e-11 in a 40 × 40 one) otherwise kept the rotations from ever clearing the
+  // off-diagonal, and all 100 sweeps ran.
+  const a = matrix.map((row, i) => row.map((x, j) => 0.5 * (x + matrix[j]![i]!)));
   const v: Matrix = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   const frobenius = Math.sqrt(a.reduce((s, row) => s + row.reduce((t, x) => t + x * x, 0), 0)) || 1;
   const offDiagonal = () => {
