@@ -232,6 +232,18 @@ describe("hard sharing: linear heads (the engine's 'features' site forms G witho
     const b = slow.taskGradients(preparedSlow, 'features');
     expect(a.gramian).toBeDefined();
     expect(b.gramian).toBeUndefined();
+    // A Jacobian weighting reads all of J: the engine keeps the general path for it.
+    const jacobianLevel = new TrainStepEngine({
+      model,
+      weighting: { ...normalising, level: 'jacobian', aggregate: () => { throw new Error('not called'); } } as unknown as GramianWeighting<null>,
+      optimizer: tf.train.sgd(0.1),
+      site: 'features',
+      seed: 1,
+    });
+    const viaJacobian = jacobianLevel.taskGradients(preparedFast, 'features');
+    expect(viaJacobian.gramian).toBeUndefined();
+    expect(maxDiff(viaJacobian.jacobian, b.jacobian)).toBeLessThan(1e-6);
+    viaJacobian.dispose();
     expect(maxDiff(a.losses, b.losses)).toBeLessThan(1e-6);
     a.heads.forEach((heads, t) => {
       expect(Object.keys(heads).sort()).toEqual(Object.keys(b.heads[t]!).sort());
