@@ -149,7 +149,8 @@ export interface MultiTaskModel {
    * bias_t, nothing else read), those layers' variables in the order of `tasks`; else null. Task
    * t's feature gradient is then δ_t·kernel_tᵀ (δ_t: its loss's gradient with respect to its
    * output), so a Gramian weighting's G = J Jᵀ comes from δᵀδ and kernelᵀkernel, [Σ units]² each,
-   * and the [T, N·D] Jacobian J is not formed unless read.
+   * and the [T, N·D] Jacobian J is not formed unless read (Jacobian weightings, which read all of
+   * J, keep the engine's general path).
    */
   linearHeads?(tasks: readonly string[]): { kernel: Variable; bias: Variable }[] | null;
   /**
