@@ -42,5 +42,7 @@ describe('runBench (a tiny run on cpu; speed is not asserted)', () => {
     expect(cases.some((c) => c.name === 'ew')).toBe(false);
     expect(cases.filter((c) => c.name === 'pcgrad').map((c) => c.site)).toEqual(['shared', 'features']);
     expect(cases.filter((c) => c.name === 'dwa')).toEqual([{ name: 'dwa', site: null }]);
+    const features = weightingCases(['pcgrad', 'dwa'], ['features']);
+    expect(features).toEqual([{ name: 'pcgrad', site: 'features' }, { name: 'dwa', site: null }]);
   });
 });

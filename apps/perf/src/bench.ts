@@ -15,6 +15,8 @@ export interface BenchOptions {
   trunks: Trunk[];
   /** Registered weighting names to compare with EW (default: all). */
   weightings?: string[];
+  /** Sites of the gradient-level rows (default: every site each weighting supports); loss-level rows are kept. */
+  sites?: GradientSite[];
   batchSize: number;
   /** Steps over which each configuration's tensor count must stay flat (the timed ones included). */
   leakSteps: number;
@@ -208,14 +210,15 @@ export async function weightingRow(trunk: Trunk, tasks: number, name: string, si
   }
 }
 
-/** Every (weighting, site) of the registry, loss-level ones once with no site. */
-export function weightingCases(names?: string[]): { name: string; site: GradientSite | null }[] {
+/** Every (weighting, site) of the registry, loss-level ones once with no site; `sites` keeps only those sites. */
+export function weightingCases(names?: string[], sites?: readonly GradientSite[]): { name: string; site: GradientSite | null }[] {
   const registry = defaultRegistry();
   return (names ?? registry.list('weighting'))
     .filter((name) => name !== 'ew' && name !== 'none')
     .flatMap((name): { name: string; site: GradientSite | null }[] => {
       const weighting = registry.get('weighting', name) as Weighting<unknown>;
-      return weighting.level === 'loss' ? [{ name, site: null }] : (weighting.sites as readonly GradientSite[]).map((site) => ({ name, site }));
+      if (weighting.level === 'loss') return [{ name, site: null }];
+      return (weighting.sites as readonly GradientSite[]).filter((site) => !sites || sites.includes(site)).map((site) => ({ name, site }));
     });
 }
 
@@ -243,7 +246,7 @@ export async function runBench(options: BenchOptions): Promise<Row[]> {
   }
   for (const trunk of options.trunks) {
     for (const tasks of options.tasks) {
-      for (const { name, site } of weightingCases(options.weightings)) {
+      for (const { name, site } of weightingCases(options.weightings, options.sites)) {
         const row = await weightingRow(trunk, tasks, name, site, options);
         rows.push(row);
         show(row);

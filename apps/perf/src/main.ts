@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMtlError, useBackend } from 'mtljs';
+import { isMtlError, useBackend, type GradientSite } from 'mtljs';
 import { runBench, type BenchOptions, type Trunk } from './bench';
 import { acceptance, markdown, replaceTable } from './report';
 
@@ -10,7 +10,7 @@ import { acceptance, markdown, replaceTable } from './report';
 // the table in benchmarks/README.md at the repository root.
 
 const USAGE = `usage: node apps/perf/dist/main.js [--backend=wasm] [--steps=20] [--warmup=5] [--tasks=2,8,40]
-       [--trunks=mlp,conv] [--weightings=a,b] [--batch=256] [--leak-steps=500] [--leak-batch=16] [--out=<dir>] [--no-write]`;
+       [--trunks=mlp,conv] [--weightings=a,b] [--sites=shared,features] [--batch=256] [--leak-steps=500] [--leak-batch=16] [--out=<dir>] [--no-write]`;
 
 function parse(argv: string[]): BenchOptions & { backend: string; out: string; write: boolean } {
   const values = new Map<string, string>();
@@ -23,7 +23,7 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
     if (!match) throw new Error(`unknown argument '${arg}'\n${USAGE}`);
     values.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['backend', 'steps', 'warmup', 'tasks', 'trunks', 'weightings', 'batch', 'leak-steps', 'leak-batch', 'out', 'no-write'];
+  const known = ['backend', 'steps', 'warmup', 'tasks', 'trunks', 'weightings', 'sites', 'batch', 'leak-steps', 'leak-batch', 'out', 'no-write'];
   for (const key of values.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${USAGE}`);
   const int = (key: string, fallback: number) => {
     const value = Number(values.get(key) ?? fallback);
@@ -36,6 +36,9 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
   if (badTrunk !== undefined) throw new Error(`--trunks takes mlp and/or conv, got '${badTrunk}'`);
   const tasks = (values.get('tasks') ?? '2,8,40').split(',').map(Number);
   if (tasks.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--tasks takes positive integers, got '${values.get('tasks')}'`);
+  const sites = values.has('sites') ? values.get('sites')!.split(',') : undefined;
+  const badSite = sites?.find((site) => !['shared', 'features', 'last-shared'].includes(site));
+  if (badSite !== undefined) throw new Error(`--sites takes shared, features and/or last-shared, got '${badSite}'`);
   return {
     backend: values.get('backend') ?? 'wasm',
     steps: Math.max(1, int('steps', 20)),
@@ -43,6 +46,7 @@ function parse(argv: string[]): BenchOptions & { backend: string; out: string; w
     tasks,
     trunks: trunks as Trunk[],
     ...(values.has('weightings') ? { weightings: values.get('weightings')!.split(',') } : {}),
+    ...(sites ? { sites: sites as GradientSite[] } : {}),
     batchSize: int('batch', 256),
     leakSteps: int('leak-steps', 500),
     leakBatch: Math.max(1, int('leak-batch', 16)),

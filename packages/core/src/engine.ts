@@ -725,7 +725,7 @@ export class TrainStepEngine<S = unknown> {
           const products = tf.mul(tf.matMul(tf.transpose(delta), delta), tf.matMul(tf.transpose(kernels), kernels));
           const blocks = tf.matMul(tf.transpose(e), tf.matMul(products, e));
           // Exactly symmetric, as J Jᵀ is: the block sums round differently above and below the
-          // diagonal, and solvers such as the Jacobi eigen-solver stall on that.
+          // diagonal, and iterative solvers that test convergence to rounding stall on that.
           return tf.mul(tf.add(blocks, tf.transpose(blocks)), 0.5) as Tensor2D;
         }),
       combine: (weights) =>

@@ -119,18 +119,20 @@ export type { BackendCandidate, BackendChoice, UseBackendOptions } from './backe
 export {
   choleskySolve,
   dot,
+  dualConeProjections,
   dualConeProjectionWeights,
   matVec,
   minNormPoint,
   nearestPositiveSemidefinite,
   nonnegativeQp,
+  prepareNonnegativeQp,
   projectToSimplex,
   repairedPositiveSemidefinite,
   symmetricEigen,
 } from './solvers';
 export { activePreference, checkPreference, checkPreferenceOptions, checkPreferenceTasks } from './weighting/preference';
 export type { PreferenceOptions, TaskPreference } from './weighting/preference';
-export type { Matrix, NonnegativeQpOptions, SolverReport } from './solvers';
+export type { Matrix, NonnegativeQpOptions, NonnegativeQpResult, PreparedNonnegativeQp, SolverReport } from './solvers';
 export { fitRecordSchema, recordColumns, RecordSchema } from './data/records';
 export type {
   CellValue,

@@ -35,7 +35,10 @@ export interface AlignedMtlOptions {
    * 2⁻²³ the float32 machine epsilon), the rule of the authors' code.
    */
   relativeTolerance?: number;
-  /** Sweep limit of the Jacobi eigen-solver (default 100); reaching it is reported as not converged. */
+  /**
+   * Step limit of core's eigen-solver (implicit QR steps; default 30 per active task); reaching it is
+   * reported as not converged. The name is that of the Jacobi solver's sweep limit it replaced.
+   */
   maxSweeps?: number;
 }
 
@@ -54,7 +57,7 @@ export interface AlignedMtlResult {
   rank: number;
   /** Eigenvalues of G, in decreasing order. */
   eigenvalues: number[];
-  /** How the Jacobi eigen-solver of G ended: off-diagonal residual, sweeps, and whether it converged. */
+  /** How the eigen-solver of G ended: residual ‖GV − VΛ‖/‖G‖, QR steps, and whether it converged. */
   report: SolverReport;
 }
 
@@ -75,7 +78,7 @@ export function alignedMtlWeights(
 ): AlignedMtlResult {
   const count = gramian.length;
   const symmetric = gramian.map((row, i) => row.map((value, j) => 0.5 * (value + gramian[j]![i]!)));
-  const { values, vectors, report } = symmetricEigen(symmetric, { maxSweeps: options.maxSweeps ?? 100 });
+  const { values, vectors, report } = symmetricEigen(symmetric, options.maxSweeps === undefined ? {} : { maxIterations: options.maxSweeps });
   const largest = values[0] ?? 0;
   const tolerance = (options.relativeTolerance ?? count * FLOAT32_EPSILON) * largest;
   const kept = largest > 0 ? values.flatMap((value, r) => (value > tolerance ? [r] : [])) : [];

@@ -9,7 +9,10 @@ export interface ConFIGOptions {
    * epsilon): the Gramian arrives in float32, so cosines carry errors near 1e-7.
    */
   relativeTolerance?: number;
-  /** Sweep limit of the Jacobi eigen-solver (default 100); reaching it is reported as not converged. */
+  /**
+   * Step limit of core's eigen-solver (implicit QR steps; default 30 per active task); reaching it is
+   * reported as not converged. The name is that of the Jacobi solver's sweep limit it replaced.
+   */
   maxSweeps?: number;
 }
 
@@ -29,7 +32,7 @@ export interface ConFIGResult {
    * cosine equals 1/‖ĝ‖ when the gradients are linearly independent. NaN when the update is zero.
    */
   minimumCosine: number;
-  /** How the Jacobi eigen-solver of the cosine matrix ended (trivially converged when every gradient is zero). */
+  /** How the eigen-solver of the cosine matrix ended (trivially converged when every gradient is zero). */
   report: SolverReport;
 }
 
@@ -60,7 +63,7 @@ export function configWeights(gramian: readonly (readonly number[])[], options: 
   const cosines = kept.map((i, a) =>
     kept.map((j, b) => (a === b ? 1 : Math.min(1, Math.max(-1, (0.5 * (gramian[i]![j]! + gramian[j]![i]!)) / (norms[a]! * norms[b]!))))),
   );
-  const { values, vectors, report } = symmetricEigen(cosines, { maxSweeps: options.maxSweeps ?? 100 });
+  const { values, vectors, report } = symmetricEigen(cosines, options.maxSweeps === undefined ? {} : { maxIterations: options.maxSweeps });
   const size = kept.length;
   const tolerance = (options.relativeTolerance ?? size * FLOAT32_EPSILON) * values[0]!;
   // c = C⁺1 = Σ_r v_r (v_rᵀ1)/λ_r over the kept eigenvalues; ‖ĝ‖² = cᵀCc = Σ_r (v_rᵀ1)²/λ_r;

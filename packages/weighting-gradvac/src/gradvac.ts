@@ -61,17 +61,20 @@ export function gradvacStep(
   const nextTargets = targets.map((row) => [...row]);
   const weights = new Array<number>(count).fill(0);
   let adjustments = 0;
+  // ĝ_i = Σ_k coefficients_k g_k changes one coefficient at a time, so u = Gᵀ·coefficients (u_j =
+  // g_jᵀĝ_i) is updated by one row of G per adjustment, and ‖ĝ_i‖² = coefficientsᵀu: O(T) per
+  // pair instead of the O(T²) of forming coefficientsᵀG·coefficients afresh (O(T⁴) a step).
+  const coefficients = new Float64Array(count);
+  const u = new Float64Array(count);
   for (let i = 0; i < count; i++) {
-    const coefficients = new Array<number>(count).fill(0);
+    coefficients.fill(0);
     coefficients[i] = 1;
+    for (let l = 0; l < count; l++) u[l] = gramian[i]![l]!;
     for (const j of orders[i]!) {
       const squaredNormJ = gramian[j]![j]!;
       let squaredNormI = 0;
-      let inner = 0;
-      for (let k = 0; k < count; k++) {
-        inner += coefficients[k]! * gramian[k]![j]!;
-        for (let l = 0; l < count; l++) squaredNormI += coefficients[k]! * gramian[k]![l]! * coefficients[l]!;
-      }
+      for (let k = 0; k < count; k++) squaredNormI += coefficients[k]! * u[k]!;
+      const inner = u[j]!;
       // No direction to compare: leave g_i^vac and the target as they are.
       if (!(squaredNormJ > floor) || !(squaredNormI > floor)) continue;
       const normI = Math.sqrt(squaredNormI);
@@ -82,6 +85,8 @@ export function gradvacStep(
         const targetSine = Math.max(Math.sqrt(Math.max(0, 1 - target * target)), MINIMUM_TARGET_SINE);
         const coefficient = (normI * (target * Math.sqrt(1 - phi * phi) - phi * targetSine)) / (normJ * targetSine);
         coefficients[j]! += coefficient;
+        const row = gramian[j]!;
+        for (let l = 0; l < count; l++) u[l]! += coefficient * row[l]!;
         adjustments += 1;
       }
       nextTargets[i]![j] = (1 - beta) * target + beta * phi;

@@ -35,7 +35,7 @@ export interface IMTLGSolution {
   /**
    * residual: max_t |gᵀu_t − mean_s gᵀu_s| / Σ_t |α_t|‖g_t‖ for the update g = Σ_t α_t g_t with
    * Σ_t α_t = 1 (0 for equal projections; larger where only a least-squares answer exists; 1 when
-   * the weights cannot sum to 1); iterations: Jacobi sweeps of the eigen-decomposition.
+   * the weights cannot sum to 1); iterations: QR steps of the eigen-decomposition.
    */
   report: SolverReport;
 }

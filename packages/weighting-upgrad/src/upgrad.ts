@@ -8,7 +8,7 @@ import {
   type WeightsResult,
   activePreference,
   checkPreferenceTasks,
-  dualConeProjectionWeights,
+  dualConeProjections,
   type TaskPreference,
   checkPreferenceOptions,
 } from '@mtljs/core';
@@ -55,15 +55,19 @@ export function upgradWeights(
   const weights = new Array<number>(count).fill(0);
   const projections: number[][] = [];
   const report: SolverReport = { residual: 0, iterations: 0, converged: true };
-  for (let i = 0; i < count; i++) {
-    const unit = Array.from({ length: count }, (_, k) => (k === i ? 1 : 0));
-    const projection = dualConeProjectionWeights(gramian.map((row) => [...row]), unit, options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations });
+  const units = Array.from({ length: count }, (_, i) => Array.from({ length: count }, (_, k) => (k === i ? 1 : 0)));
+  const solved = dualConeProjections(
+    gramian.map((row) => [...row]),
+    units,
+    options.maxIterations === undefined ? {} : { maxIterations: options.maxIterations },
+  );
+  solved.forEach((projection, i) => {
     projections.push(projection.weights);
     projection.weights.forEach((w, k) => (weights[k]! += preference[i]! * w));
     report.residual = Math.max(report.residual, projection.report.residual);
     report.iterations += projection.report.iterations;
     report.converged &&= projection.report.converged;
-  }
+  });
   return { weights, projections, report };
 }
 
