@@ -661,5 +661,5 @@ function tridiagonalEigen(a: Float64Array, n: number, maxIterations: number): { 
     }
   }
   const residual = Math.sqrt(error) / frobenius;
-  return { values, vectors, report: { residual, iterations, converged: m === 0 && residual <= 1e-12 } };
+  return { values, vectors, report: { residual, iterations, converged: m <= 0 && residual <= 1e-12 } };
 }

@@ -139,6 +139,14 @@ describe('prepareNonnegativeQp and dualConeProjections', () => {
 });
 
 describe('symmetricEigen', () => {
+  it('an empty matrix has no eigenvalues and has converged; a 1×1 one is its own', () => {
+    expect(symmetricEigen([])).toEqual({ values: [], vectors: [], report: { residual: 0, iterations: 0, converged: true } });
+    const single = symmetricEigen([[-2.5]]);
+    expect(single.values).toEqual([-2.5]);
+    expect(single.vectors).toEqual([[1]]);
+    expect(single.report.converged).toBe(true);
+  });
+
   it('hand-worked 2×2: [[2, 1], [1, 2]] has eigenvalues 3 and 1 with vectors (1, 1)/√2 and (1, −1)/√2', () => {
     const { values, vectors } = symmetricEigen([[2, 1], [1, 2]]);
     expect(values[0]).toBeCloseTo(3, 12);

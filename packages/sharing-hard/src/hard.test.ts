@@ -269,6 +269,43 @@ describe("hard sharing: linear heads (the engine's 'features' site forms G witho
     model.dispose();
   });
 
+  it('heads of one width (block sums by reshape, in task order across loss groups) give the general path\'s J Jᵀ, and nothing leaks', () => {
+    // Groups [a, b] (multiclass) and [r] (regression): the heads' order a, b, r is not the tasks'.
+    const even: TaskSpec[] = [
+      { name: 'a', kind: 'multiclass', units: 3 },
+      { name: 'r', kind: 'regression', units: 3, weight: 2 },
+      { name: 'b', kind: 'multiclass', units: 3 },
+    ];
+    const model = hardSharing().build({ tasks: even, inputShape: [6], encoder: { type: 'mlp', units: [8, 5] } }, { seed: 4 });
+    const targets = {
+      a: tf.tensor1d([0, 1, 2, 0, 1, 2, 0], 'int32'),
+      r: tf.randomNormal([7, 3], 0, 1, 'float32', 5),
+      b: tf.tensor1d([2, 1, 1, 0, 2, 0, 1], 'int32'),
+    };
+    const batch = { inputs: tf.randomNormal([7, 6], 0, 1, 'float32', 40), targets };
+    const fast = engineOf(model);
+    const slow = engineOf(general(model));
+    const [preparedFast, preparedSlow] = [fast.prepare(batch), slow.prepare(batch)];
+    const a = fast.taskGradients(preparedFast, 'features');
+    const b = slow.taskGradients(preparedSlow, 'features');
+    const g = a.gramian!();
+    const reference = tf.matMul(b.jacobian, b.jacobian, false, true);
+    expect(g.shape).toEqual([3, 3]);
+    expect(maxDiff(g, reference)).toBeLessThan(1e-5 * tf.max(tf.abs(reference)).dataSync()[0]!);
+    const values = g.arraySync();
+    values.forEach((row, i) => row.forEach((v, j) => expect(v).toBe(values[j]![i]!)));
+    tf.dispose([g, reference]);
+    const before = tf.memory().numTensors;
+    for (let k = 0; k < 5; k++) a.gramian!().dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    a.dispose();
+    b.dispose();
+    preparedFast.dispose();
+    preparedSlow.dispose();
+    tf.dispose([batch.inputs, ...Object.values(targets)]);
+    model.dispose();
+  });
+
   it('trains exactly as the general path (weights from G), and leaks nothing over 60 steps', () => {
     const [m1, m2] = [hardSharing().build(spec, { seed: 9 }), hardSharing().build(spec, { seed: 9 })];
     const batch = batchOf();
