@@ -85,17 +85,17 @@ function choleskyFactor(a: Float64Array, stride: number, k: number, l: Float64Ar
   return true;
 }
 
-/** Solves L Lᵀ x = b in place in `b` for the k × k factor `l`. */
-function choleskySubstitute(l: Float64Array, k: number, b: Float64Array): void {
+/** Solves L Lᵀ x = b in place in `b` for the k × k factor `l` (row stride `stride`). */
+function choleskySubstitute(l: Float64Array, stride: number, k: number, b: Float64Array): void {
   for (let i = 0; i < k; i++) {
     let sum = b[i]!;
-    for (let m = 0; m < i; m++) sum -= l[i * k + m]! * b[m]!;
-    b[i] = sum / l[i * k + i]!;
+    for (let m = 0; m < i; m++) sum -= l[i * stride + m]! * b[m]!;
+    b[i] = sum / l[i * stride + i]!;
   }
   for (let i = k - 1; i >= 0; i--) {
     let sum = b[i]!;
-    for (let m = i + 1; m < k; m++) sum -= l[m * k + i]! * b[m]!;
-    b[i] = sum / l[i * k + i]!;
+    for (let m = i + 1; m < k; m++) sum -= l[m * stride + i]! * b[m]!;
+    b[i] = sum / l[i * stride + i]!;
   }
 }
 
@@ -108,7 +108,7 @@ export function choleskySolve(a: Matrix, b: readonly number[]): number[] | null 
   const l = new Float64Array(n * n);
   if (!choleskyFactor(toFlat(a), n, n, l)) return null;
   const x = Float64Array.from(b);
-  choleskySubstitute(l, n, x);
+  choleskySubstitute(l, n, n, x);
   return Array.from(x);
 }
 
@@ -257,16 +257,8 @@ function activeSetQp(Q: Float64Array, n: number, C: Float64Array, maxIterations:
   };
   // The minimiser of the problem restricted to the free set (others at 0), into z.
   const solveFree = (): void => {
-    for (let a = 0; a < size; a++) {
-      let sum = -C[order[a]!]!;
-      for (let b = 0; b < a; b++) sum -= factor[a * n + b]! * rhs[b]!;
-      rhs[a] = sum / factor[a * n + a]!;
-    }
-    for (let a = size - 1; a >= 0; a--) {
-      let sum = rhs[a]!;
-      for (let b = a + 1; b < size; b++) sum -= factor[b * n + a]! * rhs[b]!;
-      rhs[a] = sum / factor[a * n + a]!;
-    }
+    for (let a = 0; a < size; a++) rhs[a] = -C[order[a]!]!;
+    choleskySubstitute(factor, n, size, rhs);
     z.fill(0);
     for (let a = 0; a < size; a++) z[order[a]!] = rhs[a]!;
   };
