@@ -136,14 +136,14 @@ export function cagradWeights(gramian: readonly (readonly number[])[], options: 
   const width = high - low;
   let best = mean;
   let iterations = 0;
-  /**
-   * The projection of g_0 onto P_τ as weights, or null when it is farther than r; with `excess`,
-   * its squared distance from g_0 less r² (negative inside the ball), which steers the search.
-   */
   const qp = prepareNonnegativeQp(cosines);
   // Each QP starts from the last one's answer: nearby τ share most of the active set (at 40 tasks
   // on a real Gramian, all 40 variables are free, and a cold start grows the set one at a time).
   let previous: number[] | undefined;
+  /**
+   * The projection of g_0 onto P_τ as weights, or null when it is farther than r; with `excess`,
+   * its squared distance from g_0 less r² (negative inside the ball), which steers the search.
+   */
   const attempt = (tau: number, withinBall = false): { weights: number[] | null; excess: number } => {
     const { x } = qp.solve(
       unitAlignment.map((v, a) => v - tau / norms[a]!),
