@@ -249,6 +249,14 @@ export interface RecordedPass {
    * a model), stacked [T, …variable shape]. New tensors; the caller disposes them.
    */
   backward(cotangents: Tensor): Tensor[];
+  /**
+   * Optional: the gradients of `backward` with the tasks last: per variable a [variable size, T]
+   * matrix whose column t is task t's gradient, flattened (row-major). The engine's 'shared' site
+   * uses it when present: the Jacobian's transpose is then these matrices stacked, and both the
+   * Gramian and the weighted combination are single matMuls on it. New tensors; the caller
+   * disposes them.
+   */
+  backwardColumns?(cotangents: Tensor): Tensor[];
   /** Frees what the pass kept, the output included. */
   dispose(): void;
 }

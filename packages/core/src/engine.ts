@@ -18,7 +18,7 @@ import type {
 } from './contracts';
 import { MtlError, type MtlErrorDetails } from './errors';
 import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
-import { combineRows, gramian, gramianParts, scaleGradient } from './gradient-math';
+import { combineColumns, combineRows, gramian, gramianOfColumns, gramianParts, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
 import { withConstants } from './nn/dense';
 import { sliceEqual, sliceParts, stackConstant } from './nn/slices';
@@ -71,9 +71,10 @@ export interface TaskGradients {
    */
   encoderPass?: RecordedPass;
   /**
-   * At 'features' with linear heads (`MultiTaskModel.linearHeads`): G = J Jᵀ formed without J, and
-   * Σ_t w_t J_t ([D]) for weights w ([T]), as new tensors the caller disposes. The engine uses
-   * them in place of `jacobian`, which is then only built when read.
+   * At 'features' with linear heads (`MultiTaskModel.linearHeads`), and at 'shared' when the
+   * encoder's recorded pass gives its gradients as columns (`RecordedPass.backwardColumns`): G = J Jᵀ
+   * and Σ_t w_t J_t ([D]) for weights w ([T]), as new tensors the caller disposes, formed without
+   * J. The engine uses them in place of `jacobian`, which is then only built when read.
    */
   gramian?(): Tensor2D;
   combine?(weights: Tensor): Tensor1D;
@@ -808,6 +809,8 @@ export class TrainStepEngine<S = unknown> {
     let names: string[] = [];
     let shapes: number[][] = [];
     let jacobian: Tensor2D | undefined;
+    // Jᵀ, when the encoder's recorded pass gives the 'shared' gradients as columns.
+    let columns: Tensor2D | undefined;
     let losses: Tensor1D | undefined;
     const cleanup: Tensor[] = [];
     let pass: RecordedPass | null = null;
@@ -818,6 +821,7 @@ export class TrainStepEngine<S = unknown> {
       rawLosses.forEach((t) => t.dispose());
       heads.forEach((h) => Object.values(h).forEach((t) => t.dispose()));
       jacobian?.dispose();
+      columns?.dispose();
       losses?.dispose();
     };
     try {
@@ -858,8 +862,15 @@ export class TrainStepEngine<S = unknown> {
           if (site === 'shared') {
             const shared = this.model.sharedVariables();
             const perFeature = jacobian;
-            const grads = this.throughPass(pass!, tf.reshape(perFeature, [tasks.length, ...features.shape]), shared);
-            jacobian = tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [tasks.length, -1])), 1) as Tensor2D);
+            const byColumns = pass!.backwardColumns !== undefined;
+            const grads = this.throughPass(pass!, tf.reshape(perFeature, [tasks.length, ...features.shape]), shared, byColumns);
+            if (byColumns) {
+              // Jᵀ [D, T]: each variable's [size, T] block, stacked along the rows (a plain copy).
+              columns = (grads.length === 1 ? tf.clone(grads[0]!) : tf.concat(grads, 0)) as Tensor2D;
+              jacobian = undefined;
+            } else {
+              jacobian = tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [tasks.length, -1])), 1) as Tensor2D);
+            }
             grads.forEach((g) => g.dispose());
             perFeature.dispose();
             names = shared.map((v) => v.name);
@@ -911,7 +922,7 @@ export class TrainStepEngine<S = unknown> {
           heads.push(Object.fromEntries(headVariables.flatMap((v) => (grads[v.name] ? [[v.name, grads[v.name]!]] : []))));
         }
       }
-      if (!jacobian) {
+      if (!jacobian && !columns) {
         jacobian = tf.tidy(() => tf.stack(rows.map((row) => flattenRow(row))) as Tensor2D);
         rows.flat().forEach((t) => t.dispose());
         rows.length = 0;
@@ -925,20 +936,59 @@ export class TrainStepEngine<S = unknown> {
       release();
       throw error;
     }
-    const matrix = jacobian;
+    if (columns) return this.columnGradients(tasks, columns, names, shapes, losses!, heads, release);
+    const matrix = jacobian!;
     const reader = rowReader(tasks.length, shapes, () => matrix);
     return {
       site,
       activeTasks: tasks,
-      jacobian,
+      jacobian: matrix,
       names,
       shapes,
-      losses,
+      losses: losses!,
       heads,
       row: (k) => reader.row(k),
       ...(pass ? { encoderPass: pass } : {}),
       dispose: () => {
         reader.dispose();
+        release();
+      },
+    };
+  }
+
+  /**
+   * 'shared' gradients held as Jᵀ [D, T] (the recorded pass's `backwardColumns`): G = JᵀᵀJᵀ and
+   * Σ_t w_t J_t = Jᵀ·w are one matMul each, and J itself is made on first read (a Jacobian
+   * weighting, `row`; see `gramianOfColumns`).
+   */
+  private columnGradients(
+    tasks: string[],
+    columns: Tensor2D,
+    names: string[],
+    shapes: number[][],
+    losses: Tensor1D,
+    heads: NamedTensorMap[],
+    release: () => void,
+  ): TaskGradients {
+    let jacobian: Tensor2D | null = null;
+    const transposed = (): Tensor2D => (jacobian ??= tf.transpose(columns));
+    const reader = rowReader(tasks.length, shapes, transposed);
+    return {
+      site: 'shared',
+      activeTasks: tasks,
+      get jacobian() {
+        return transposed();
+      },
+      names,
+      shapes,
+      losses,
+      heads,
+      row: (k) => reader.row(k),
+      gramian: () => gramianOfColumns(columns, transposed),
+      combine: (weights) => combineColumns(columns, weights),
+      dispose: () => {
+        reader.dispose();
+        jacobian?.dispose();
         release();
       },
     };
@@ -959,18 +1009,19 @@ export class TrainStepEngine<S = unknown> {
    * per variable, [T, …shape] (new tensors; the caller disposes them).
    * @throws MtlError BAD_CONFIG when the pass's gradients do not match `sharedVariables()`.
    */
-  private throughPass(pass: RecordedPass, cotangents: Tensor, shared: Variable[]): Tensor[] {
+  private throughPass(pass: RecordedPass, cotangents: Tensor, shared: Variable[], byColumns = false): Tensor[] {
     let grads: Tensor[];
     try {
-      grads = pass.backward(cotangents);
+      grads = byColumns ? pass.backwardColumns!(cotangents) : pass.backward(cotangents);
     } finally {
       cotangents.dispose();
     }
     const count = cotangents.shape[0]!;
-    const bad = grads.length !== shared.length ? -1 : grads.findIndex((g, i) => g.shape.join(',') !== [count, ...shared[i]!.shape].join(','));
+    const expected = (v: Variable) => (byColumns ? [v.size, count] : [count, ...v.shape]);
+    const bad = grads.length !== shared.length ? -1 : grads.findIndex((g, i) => g.shape.join(',') !== expected(shared[i]!).join(','));
     if (grads.length !== shared.length || bad >= 0) {
       grads.forEach((g) => g.dispose());
-      const which = bad >= 0 ? `variable '${shared[bad]!.name}' got [${grads[bad]?.shape.join(', ')}], expected [${[count, ...shared[bad]!.shape].join(', ')}]` : `${grads.length} gradients for ${shared.length} shared variables`;
+      const which = bad >= 0 ? `variable '${shared[bad]!.name}' got [${grads[bad]?.shape.join(', ')}], expected [${expected(shared[bad]!).join(', ')}]` : `${grads.length} gradients for ${shared.length} shared variables`;
       throw new MtlError('BAD_CONFIG', `the model's recorded encoder pass does not match sharedVariables(): ${which}`);
     }
     return grads;

@@ -48,6 +48,32 @@ export function gramianParts(jacobian: Tensor2D): { gramian: Tensor2D; transpose
 }
 
 /**
+ * G = J Jᵀ from Jᵀ ([D, T], the task gradients as columns), a new tensor. With few tasks one
+ * matMul with transposeA; from TRANSPOSE_B_ROWS + 1 tasks on, J·Jᵀ with `jacobian()` (J, which
+ * the caller makes once and keeps).
+ */
+export function gramianOfColumns(columns: Tensor2D, jacobian: () => Tensor2D): Tensor2D {
+  return columns.shape[1] <= TRANSPOSE_B_ROWS ? tf.matMul(columns, columns, true, false) : tf.matMul(jacobian(), columns);
+}
+
+/**
+ * Σ_t w_t J_t from Jᵀ ([D, T]) and weights w ([T]), as a [D] vector (a new tensor): Jᵀ·w. With
+ * T ≤ 4 and D a multiple of 8 it is the same product with Jᵀ read as [D/8, 8T] rows and w
+ * spread over an [8T, 8] block diagonal (I₈ ⊗ w): the one-column matMul runs at a fraction of
+ * the speed of an eight-column one on wasm (D = 233 856, T = 2: 1.1 ms against 1.8 ms).
+ */
+export function combineColumns(columns: Tensor2D, weights: Tensor): Tensor1D {
+  const [size, tasks] = columns.shape;
+  const spread = tasks <= TRANSPOSE_B_ROWS && size % 8 === 0 ? 8 : 1;
+  return tf.tidy(() => {
+    const column = tf.reshape(weights, [-1, 1]);
+    if (spread === 1) return tf.reshape(tf.matMul(columns, column), [-1]) as Tensor1D;
+    const blocks = tf.reshape(tf.mul(tf.reshape(tf.eye(spread), [spread, 1, spread]), tf.reshape(column, [1, tasks, 1])), [spread * tasks, spread]);
+    return tf.reshape(tf.matMul(tf.reshape(columns, [size / spread, spread * tasks]), blocks as Tensor2D), [-1]) as Tensor1D;
+  });
+}
+
+/**
  * Σ_t w_t J_t, the rows of J combined with weights w ([T]), as a [D] vector (a new tensor). With
  * Jᵀ at hand (from {@link gramianParts}) it is Jᵀ·w, which reads Jᵀ once; without, Σ over rows of
  * J ⊙ w. Both avoid w·J, whose matMul packs all of J as its second operand (13.8 ms for a new

@@ -101,7 +101,7 @@ export {
 export type { IndexedDbCheckpointOptions } from './checkpoint-storage';
 export { dense } from './nn/dense';
 export { DenseStack } from './nn/mlp';
-export { sliceEqual, sliceParts } from './nn/slices';
+export { isHostBackend, sliceEqual, sliceParts } from './nn/slices';
 export { ConvStack, conv2d, layerNorm } from './nn/conv';
 export type { ConvStackOptions } from './nn/conv';
 export { buildHead, buildModule } from './nn/build';

@@ -48,6 +48,27 @@ describe('DenseStack.record: a forward pass kept for backward passes by hand', (
     });
   }
 
+  for (const tasks of [1, 3]) {
+    it(`backwardColumns of ${tasks} cotangent(s) gives backward's gradients as [size, T] columns`, () => {
+      const layers = stack('relu', 'tanh', 5);
+      const x = tf.randomNormal([9, 5], 0, 1, 'float32', 13);
+      const cotangents = tf.randomNormal([tasks, 9, 4], 0, 1, 'float32', 14);
+      const pass = layers.record(x, { training: true });
+      const rows = pass.backward(cotangents);
+      const columns = pass.backwardColumns!(cotangents);
+      expect(columns.map((g) => g.shape)).toEqual(layers.variables().map((v) => [v.size, tasks]));
+      columns.forEach((column, i) => {
+        const asRows = tf.reshape(tf.transpose(column), rows[i]!.shape);
+        expect(maxAbsDiff(asRows, rows[i]!)).toBeLessThan(1e-5);
+        asRows.dispose();
+      });
+      pass.dispose();
+      expect(() => pass.backwardColumns!(cotangents)).toThrowError(/backward\(\) after dispose\(\)/);
+      tf.dispose([x, cotangents, ...rows, ...columns]);
+      layers.dispose();
+    });
+  }
+
   it('takes a rank-3 input by flattening it, leaves the caller its input, and frees what it kept', () => {
     const layers = stack('relu', 'linear');
     const x = tf.randomNormal([4, 1, 5], 0, 1, 'float32', 2);
@@ -55,7 +76,7 @@ describe('DenseStack.record: a forward pass kept for backward passes by hand', (
     for (let i = 0; i < 40; i++) {
       const pass = layers.record(x, { training: true });
       const cotangents = tf.ones([2, 4, 4]);
-      tf.dispose([...pass.backward(cotangents), cotangents]);
+      tf.dispose([...pass.backward(cotangents), ...pass.backwardColumns!(cotangents), cotangents]);
       pass.dispose();
       pass.dispose(); // twice is harmless
     }
@@ -72,6 +93,7 @@ describe('DenseStack.record: a forward pass kept for backward passes by hand', (
     const wrong = tf.ones([2, 4, 5]);
     const before = tf.memory().numTensors;
     expect(() => pass.backward(wrong)).toThrowError(/cotangents \[2, 4, 5\] do not match \[T, 4, 4\]/);
+    expect(() => pass.backwardColumns!(wrong)).toThrowError(/cotangents \[2, 4, 5\] do not match \[T, 4, 4\]/);
     expect(tf.memory().numTensors).toBe(before);
     pass.dispose();
     const right = tf.ones([1, 4, 4]);
@@ -163,6 +185,66 @@ describe('the engine with a recorded encoder pass', () => {
       model.dispose();
     });
   }
+
+  // 'shared' with backwardColumns holds Jᵀ: G and Σ_t w_t J_t come from it directly (transposeA
+  // up to 4 tasks, J·Jᵀ beyond), and J is made only when read.
+  for (const count of [2, 6]) {
+    it(`site 'shared', ${count} tasks: G and the combination from the gradient columns equal J·Jᵀ and wᵀJ of autodiff's J`, () => {
+      const tasks = Array.from({ length: count }, (_, t) => ({ name: `t${t}`, kind: 'regression' as const, units: 2 }));
+      const rng = Rng.fromSeed(count);
+      const batch = {
+        inputs: tf.tensor2d(Array.from({ length: 60 }, () => rng.normal()), [12, 5]),
+        targets: Object.fromEntries(tasks.map((t) => [t.name, tf.tensor2d(Array.from({ length: 24 }, () => rng.normal()), [12, 2])])),
+      };
+      const recorded = tinyModel(tasks, { seed: 9, recorded: true });
+      const plain = tinyModel(tasks, { seed: 9 });
+      const make = (model: MultiTaskModel) => new TrainStepEngine({ model, weighting: fixedGramian(tasks.map(() => 1)), optimizer: tf.train.sgd(0.1), site: 'shared', seed: 1 });
+      const a = make(recorded).taskGradients(make(recorded).prepare(batch), 'shared');
+      const b = make(plain).taskGradients(make(plain).prepare(batch), 'shared');
+      expect(a.gramian && a.combine).toBeTruthy();
+      const weights = tf.tensor1d(tasks.map((_, t) => 0.5 + t));
+      const reference = tf.tidy(() => tf.matMul(b.jacobian, b.jacobian, false, true));
+      const referenceCombined = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [1, -1]), b.jacobian), [-1]));
+      const before = tf.memory().numTensors;
+      const g = a.gramian!();
+      const combined = a.combine!(weights);
+      expect(g.shape).toEqual([count, count]);
+      expect(maxAbsDiff(g, reference)).toBeLessThan(1e-4 * Math.max(1, ...Array.from(reference.dataSync()).map(Math.abs)));
+      expect(maxAbsDiff(combined, referenceCombined)).toBeLessThan(1e-5);
+      tf.dispose([g, combined]);
+      expect(tf.memory().numTensors).toBe(before + (count > 4 ? 1 : 0)); // J, kept once made
+      expect(maxAbsDiff(a.jacobian, b.jacobian)).toBeLessThan(1e-5);
+      const row = a.row(count - 1);
+      const referenceRow = b.row(count - 1);
+      row.forEach((part, i) => expect(maxAbsDiff(part, referenceRow[i]!)).toBeLessThan(1e-5));
+      tf.dispose([...row, ...referenceRow, weights, reference, referenceCombined, batch.inputs, ...Object.values(batch.targets)]);
+      const kept = tf.memory().numTensors;
+      a.dispose();
+      expect(tf.memory().numTensors).toBeLessThan(kept);
+      b.dispose();
+      recorded.dispose();
+      plain.dispose();
+    });
+  }
+
+  it('gradient columns of the wrong shape are BAD_CONFIG naming the variable and the expected [size, T]', () => {
+    const model = tinyModel(TASKS, { seed: 2, recorded: true });
+    const inner = model.encodeRecorded!.bind(model);
+    model.encodeRecorded = (inputs, options): RecordedPass => {
+      const pass = inner(inputs, options)!;
+      const backwardColumns = (c: Tensor) => pass.backward(c); // [T, …shape]: the other layout
+      return { output: pass.output, backward: (c) => pass.backward(c), backwardColumns, dispose: () => pass.dispose() };
+    };
+    const engine = new TrainStepEngine({ model, weighting: fixedGramian([1, 1, 1]), optimizer: tf.train.sgd(0.1), site: 'shared', seed: 1 });
+    const batch = fixedBatch(12, 3);
+    const before = values(model);
+    const tensors = tf.memory().numTensors;
+    expect(() => engine.runStep(batch)).toThrowError(/does not match sharedVariables\(\): variable '.*enc\/dense0\/kernel' got \[3, 5, 7\], expected \[35, 3\]/);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(values(model)).toEqual(before);
+    tf.dispose([batch.inputs as Tensor, ...Object.values(batch.targets)]);
+    model.dispose();
+  });
 
   it('a recorded pass that does not match sharedVariables() is BAD_CONFIG naming it; nothing changes, nothing leaks', () => {
     const model = tinyModel(TASKS, { seed: 2, recorded: true });

@@ -5,7 +5,7 @@ import { syntheticTasks } from '@mtljs/datasets';
 import { hardSharing } from '@mtljs/sharing-hard';
 import { checkWeighting, compareWithEqualWeighting, LEFT_RIGHT_TASKS, stepInfoFor, taskNamesFor, thrownBy, trainerSmokeCheck, withSmallModel } from '@mtljs/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { graddrop, type GradDropOptions, type GradDropState } from './graddrop';
+import { drawUniforms, dropOnDevice, dropOnHost, graddrop, type GradDropOptions, type GradDropState } from './graddrop';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -142,6 +142,46 @@ describe('graddrop: properties on random Jacobians', () => {
         if (positives[k] === 0) expect(isNegativeSum).toBe(true);
       });
       if (zero) expect(result.update.every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  // On wasm and cpu (these tests' backend) aggregate takes the host loop; WebGL and WebGPU take the
+  // kernels. Both must give one update for the same J and draws.
+  it('the host loop and the device kernels agree on 300 random Jacobians, with and without leaks, and draw the same uniforms', () => {
+    const rng = Rng.fromSeed(21);
+    let mismatched = 0;
+    let compared = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const count = 1 + rng.int(8);
+      const columns = 1 + rng.int(40);
+      const jacobian = randomJacobian(rng, count, columns);
+      if (trial % 7 === 0) jacobian[0]!.fill(0);
+      const leaks = trial % 2 === 0 ? jacobian.map(() => 0) : jacobian.map(() => rng.next());
+      const draws = Rng.fromSeed(trial);
+      const hostRng = Rng.fromState(draws.state());
+      const j = tf.tensor2d(jacobian, [count, columns]);
+      const host = dropOnHost(j.dataSync() as Float32Array, count, hostRng, leaks);
+      const device = dropOnDevice(j as tf.Tensor2D, drawUniforms(draws, columns), leaks);
+      expect(hostRng.state()).toEqual(draws.state());
+      const values = device.dataSync();
+      values.forEach((d, k) => {
+        compared++;
+        const scale = jacobian.reduce((sum, row) => sum + Math.abs(row[k]!), 0);
+        // Float32 sums on the device, float64 on the host: a purity within rounding of its uniform
+        // may fall either side; anything else must match to rounding.
+        if (Math.abs(d - host[k]!) > 1e-5 * scale + 1e-30) mismatched++;
+      });
+      tf.dispose([j, device]);
+    }
+    expect(mismatched).toBeLessThanOrEqual(2);
+    expect(compared).toBeGreaterThan(3000);
+  });
+
+  it('a NaN in J reaches its coordinate of the update on the host, as on the device', () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const update = dropOnHost(new Float32Array([1, Number.NaN, -2, 3, 1, 0]), 2, Rng.fromSeed(seed), [0, 0]);
+      expect(Number.isNaN(update[1]!)).toBe(true);
+      expect(Number.isFinite(update[0]!) && Number.isFinite(update[2]!)).toBe(true);
     }
   });
 

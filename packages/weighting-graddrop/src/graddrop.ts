@@ -5,6 +5,7 @@ import {
   MtlError,
   Rng,
   checkOptions,
+  isHostBackend,
   sliceEqual,
   type JacobianWeighting,
   type RngState,
@@ -53,6 +54,73 @@ function leakValue(option: string, value: unknown): number {
 }
 
 /**
+ * GradDrop's update from J ([T, P] values, row-major) in one pass over the columns, drawing U_k
+ * from `rng` in column order (the draws of `drawUniforms`). For wasm and cpu, where J is host
+ * memory: the device path's dozen [P] kernels and the P uniforms it uploads cost about twice this
+ * loop. Branch-free per entry: with S = Σ_i J_ik and A = Σ_i |J_ik| (float64), Σ⁺ = (S + A)/2,
+ * Σ⁻ = (S − A)/2 and P_k = Σ⁺/A; the same sums weighted by 1 − ℓ_i give the masked parts. A NaN
+ * entry makes its coordinate NaN (as on the device); an infinite one too (the device keeps Σ⁻).
+ */
+export function dropOnHost(values: Float32Array, tasks: number, rng: Rng, leaks: readonly number[]): Float32Array {
+  const columns = (values.length / tasks) | 0;
+  const update = new Float32Array(columns);
+  const kept = Float64Array.from(leaks, (l) => 1 - l);
+  const leak = Float64Array.from(leaks);
+  for (let k = 0; k < columns; k++) {
+    let sum = 0;
+    let size = 0;
+    let keptSum = 0;
+    let keptSize = 0;
+    let leaked = 0;
+    for (let t = 0, at = k; t < tasks; t++, at += columns) {
+      const v = values[at]!;
+      const magnitude = Math.abs(v);
+      sum += v;
+      size += magnitude;
+      keptSum += kept[t]! * v;
+      keptSize += kept[t]! * magnitude;
+      leaked += leak[t]! * v;
+    }
+    const purity = size > 0 ? (sum + size) / (2 * size) : 0.5;
+    const keepPositive = +((rng.nextUint32() >>> 8) / UNIFORM_STEPS < Math.fround(purity));
+    update[k] = (keptSum - keptSize) * 0.5 + keepPositive * keptSize + leaked;
+  }
+  return update;
+}
+
+/**
+ * GradDrop's update as tfjs kernels, for backends whose reads wait on a device (WebGL, WebGPU).
+ * Σ_i M_ik J_ik is Σ⁺_k (the column's positive entries) where the positives are kept and Σ⁻_k
+ * (its negative entries) elsewhere, so no [T, P] mask is built. Rows are handled one by one:
+ * reductions over axis 0 of a [T, P] tensor transpose it first. The rows are cut with core's
+ * sliceEqual, not tf.unstack (on wasm every slice of tf.unstack copies all of J).
+ */
+export function dropOnDevice(jacobian: Tensor2D, uniforms: Float32Array, leaks: readonly number[]): Tensor1D {
+  const columns = jacobian.shape[1];
+  return tf.tidy(() => {
+    const rows = sliceEqual(jacobian, jacobian.shape[0], 0).map((row) => tf.reshape(row, [columns]) as Tensor1D);
+    const positives = rows.map((row) => tf.relu(row));
+    // row − relu(row) is exactly min(row, 0).
+    const negatives = rows.map((row, i) => tf.sub(row, positives[i]!));
+    const total = (parts: tf.Tensor[], scales?: readonly number[]) => {
+      const scaled = scales ? parts.map((part, i) => tf.mul(part, scales[i]!)) : parts;
+      return (scaled.length === 1 ? scaled[0]! : tf.addN(scaled)) as Tensor1D;
+    };
+    const positiveSum = total(positives);
+    const negativeSum = total(negatives);
+    // P_k = ½(1 + Σ_i J_ik / Σ_i |J_ik|) = Σ⁺_k / (Σ⁺_k − Σ⁻_k); ½ for an all-zero column.
+    const magnitude = tf.sub(positiveSum, negativeSum);
+    const purity = tf.where(tf.greater(magnitude, 0), tf.div(positiveSum, magnitude), tf.fill([columns], 0.5));
+    const keepPositive = tf.less(tf.tensor1d(uniforms), purity);
+    if (leaks.every((l) => l === 0)) return tf.where(keepPositive, positiveSum, negativeSum) as Tensor1D;
+    // Leaks: row i's masked part has weight 1 − ℓ_i, and Σ_i ℓ_i J_i passes whole.
+    const kept = leaks.map((l) => 1 - l);
+    const masked = tf.where(keepPositive, total(positives, kept), total(negatives, kept));
+    return tf.add(masked, total(rows, leaks)) as Tensor1D;
+  });
+}
+
+/**
  * GradDrop (Chen, Ngiam, Huang, Luong, Kretzschmar, Chai, Anguelov, "Just Pick a Sign: Optimizing
  * Deep Multitask Models with Gradient Sign Dropout", NeurIPS 2020) as a Jacobian aggregator. For each
  * column k of J (one coordinate of the site):
@@ -98,36 +166,11 @@ export function graddrop(options: GradDropOptions = {}): JacobianWeighting<GradD
       return { rng: Rng.fromSeed(context.seed).state() };
     },
     aggregate(jacobian: Tensor2D, _losses: Tensor1D, state: GradDropState, info: StepInfo) {
-      const columns = jacobian.shape[1];
       const rng = Rng.fromState(state.rng);
-      const uniforms = drawUniforms(rng, columns);
       const leaks = info.activeTasks.map(leakOf);
-      // Σ_i M_ik J_ik is Σ⁺_k (the column's positive entries) where the positives are kept and Σ⁻_k
-      // (its negative entries) elsewhere, so no [T, P] mask is built. Rows are handled one by one:
-      // reductions over axis 0 of a [T, P] tensor transpose it first, which dominates on the cpu
-      // backend. The rows are cut with core's sliceEqual, not tf.unstack: on wasm every slice of
-      // tf.unstack copies all of J (40 rows of a 40 × 234k J: seconds per step).
-      const update = tf.tidy(() => {
-        const rows = sliceEqual(jacobian, jacobian.shape[0], 0).map((row) => tf.reshape(row, [columns]) as Tensor1D);
-        const positives = rows.map((row) => tf.relu(row));
-        // row − relu(row) is exactly min(row, 0).
-        const negatives = rows.map((row, i) => tf.sub(row, positives[i]!));
-        const total = (parts: tf.Tensor[], scales?: number[]) => {
-          const scaled = scales ? parts.map((part, i) => tf.mul(part, scales[i]!)) : parts;
-          return (scaled.length === 1 ? scaled[0]! : tf.addN(scaled)) as Tensor1D;
-        };
-        const positiveSum = total(positives);
-        const negativeSum = total(negatives);
-        // P_k = ½(1 + Σ_i J_ik / Σ_i |J_ik|) = Σ⁺_k / (Σ⁺_k − Σ⁻_k); ½ for an all-zero column.
-        const magnitude = tf.sub(positiveSum, negativeSum);
-        const purity = tf.where(tf.greater(magnitude, 0), tf.div(positiveSum, magnitude), tf.fill([columns], 0.5));
-        const keepPositive = tf.less(tf.tensor1d(uniforms), purity);
-        if (leaks.every((l) => l === 0)) return tf.where(keepPositive, positiveSum, negativeSum) as Tensor1D;
-        // Leaks: row i's masked part has weight 1 − ℓ_i, and Σ_i ℓ_i J_i passes whole.
-        const kept = leaks.map((l) => 1 - l);
-        const masked = tf.where(keepPositive, total(positives, kept), total(negatives, kept));
-        return tf.add(masked, total(rows, leaks)) as Tensor1D;
-      });
+      const update = isHostBackend()
+        ? tf.tensor1d(dropOnHost(jacobian.dataSync() as Float32Array, jacobian.shape[0], rng, leaks))
+        : dropOnDevice(jacobian, drawUniforms(rng, jacobian.shape[1]), leaks);
       return { update, state: { rng: rng.state() } };
     },
   };

@@ -5,6 +5,15 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
 /**
+ * Whether the active tfjs backend keeps tensors in host memory (wasm, cpu), so that a
+ * synchronous read is a plain copy and a loop in JS over the values can beat a chain of kernels.
+ * False on WebGL and WebGPU, where a read waits for the device.
+ */
+export function isHostBackend(): boolean {
+  return HOST_BACKENDS.has(tf.getBackend());
+}
+
+/**
  * `x` cut along `axis` into consecutive parts of the given sizes (which add up to x's extent), as
  * tf.split does. tfjs-backend-wasm 4.22 copies a slice's whole input to JS for every tf.slice
  * (and its SplitV and Unpack are slices): 40 slices of a [10240, 256] tensor took 193 ms, 40 of a
