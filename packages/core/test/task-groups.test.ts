@@ -206,6 +206,26 @@ describe('DenseStack.applyStacked', () => {
     });
   }
 
+  // The kernels side by side are built end to end and transposed ([k, in, u] → [in, k, u]); the
+  // gradient goes back the same way. Checked against tfjs's autodiff of each stack alone.
+  for (const units of [[3], [4, 3]]) {
+    it(`each stack's variable gradients through the stacked pass equal those of the stack alone (widths [${units.join(', ')}])`, () => {
+      const stacks = [0, 1, 2, 3].map((i) => build(units, `g${units.length}-${'x'.repeat(i + 1)}`));
+      const x = tf.randomNormal([8, 6], 0, 1, 'float32', 5);
+      const weights = tf.randomNormal([8, 4, 3], 0, 1, 'float32', 6);
+      const variables = stacks.flatMap((s) => s.variables());
+      const together = tf.variableGrads(() => tf.sum(tf.mul(DenseStack.applyStacked(stacks, x)!, weights)) as tf.Scalar, variables);
+      stacks.forEach((stack, i) => {
+        const w = tf.squeeze(tf.slice(weights, [0, i, 0], [-1, 1, -1]), [1]);
+        const alone = tf.variableGrads(() => tf.sum(tf.mul(stack.apply(x, { training: true }), w)) as tf.Scalar, stack.variables());
+        for (const v of stack.variables()) expect(maxAbsDiff(together.grads[v.name]!, alone.grads[v.name]!), v.name).toBeLessThan(1e-5);
+        tf.dispose([w, alone.value, ...Object.values(alone.grads)]);
+      });
+      tf.dispose([x, weights, together.value, ...Object.values(together.grads)]);
+      stacks.forEach((s) => s.dispose());
+    });
+  }
+
   it('k linear heads are one matMul; stacks of different structure give null', async () => {
     const heads = Array.from({ length: 40 }, (_, i) => build([10], `lin${i}`));
     const x = tf.randomNormal([16, 6], 0, 1, 'float32', 4);

@@ -36,6 +36,8 @@ interface DenseLayer {
  */
 function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
   if (parts.length === 1) return tf.clone(parts[0]!);
+  const first = parts[0]!;
+  if (axis === 1 && first.rank === 2 && parts.every((part) => part.shape[0] === first.shape[0] && part.shape[1] === first.shape[1])) return concatColumns(parts as Tensor2D[]);
   const op = tf.customGrad(((...args: unknown[]) => {
     const inputs = args.slice(0, -1) as Tensor[];
     return {
@@ -44,6 +46,33 @@ function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (op as unknown as (...xs: Tensor[]) => Tensor)(...parts);
+}
+
+/**
+ * k equal [r, c] matrices side by side, [r, k·c] (stacked heads' kernels), as their flat values
+ * end to end, [k, r, c], transposed to [r, k, c]: tfjs-backend-wasm concatenates along axis 1 row
+ * by row (40 kernels of [128, 10]: 1.1 ms), end to end in one copy per part (0.6 ms with the
+ * transpose). The backward transposes back and cuts along the first axis.
+ */
+function concatColumns(parts: readonly Tensor2D[]): Tensor2D {
+  const [rows, columns] = parts[0]!.shape;
+  const k = parts.length;
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const inputs = args.slice(0, -1) as Tensor2D[];
+    const flat = tf.concat(inputs.map((input) => tf.reshape(input, [-1])));
+    return {
+      value: tf.reshape(tf.transpose(tf.reshape(flat, [k, rows, columns]), [1, 0, 2]), [rows, k * columns]),
+      gradFunc: (dy: Tensor) => {
+        const byPart = tf.transpose(tf.reshape(dy, [rows, k, columns]), [1, 0, 2]);
+        try {
+          return sliceEqual(byPart, k, 0).map((part) => tf.reshape(part, [rows, columns]));
+        } finally {
+          byPart.dispose();
+        }
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as unknown as (...xs: Tensor[]) => Tensor2D)(...parts);
 }
 
 /**
