@@ -23,9 +23,10 @@ function convGradients(stride: number, padding: 'same' | 'valid'): number[][] {
 }
 
 describe('conv2d on wasm', () => {
-  // tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel; core's conv2d runs as a depth-1
-  // conv3d there. Its output and both gradients must match tf.conv2d on the cpu backend.
-  for (const [stride, padding] of [[1, 'same'], [1, 'valid'], [2, 'valid'], [2, 'same']] as const) {
+  // tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel; there core's conv2d takes the kernel
+  // gradient as a convolution of the input with dy (dilated by the stride). Its output and both
+  // gradients must match tf.conv2d on the cpu backend.
+  for (const [stride, padding] of [[1, 'same'], [1, 'valid'], [2, 'valid'], [2, 'same'], [3, 'same'], [3, 'valid']] as const) {
     it(`matches cpu's tf.conv2d and its gradients (stride ${stride}, ${padding})`, async () => {
       await use('cpu');
       expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBeDefined();

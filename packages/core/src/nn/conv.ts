@@ -4,6 +4,7 @@ import type { ActivationName, ApplyOptions, ConvBlockSpec, ConvSpec, LayerModule
 import { MtlError } from '../errors';
 import { Rng } from '../rng';
 import { activate } from './activations';
+import { constantLike, isConstant } from './dense';
 import { DenseStack } from './mlp';
 import { heUniform, variableFrom } from './init';
 
@@ -48,24 +49,23 @@ function samePadding(size: number, window: number, stride: number): [number, num
 }
 
 /**
- * ∂L/∂K[i, j, c, f] = Σ_{n,p,q} x_pad[n, p·s + i, q·s + j, c] · dy[n, p, q, f]: for each kernel
- * offset (i, j), a strided slice of the padded input times dy, as one [c × NPQ]·[NPQ × f] matMul.
+ * ∂L/∂K[i, j, c, f] = Σ_{n,p,q} x_pad[n, p·s + i, q·s + j, c] · dy[n, p, q, f]: a convolution of the
+ * padded input, read as [c, H, W, n] (channels as the batch, examples as the channels), with dy
+ * read as a [P, Q, n, f] filter dilated by the stride; the [c, ≥kh, ≥kw, f] result, cut to the
+ * kernel's size, is transposed to [kh, kw, c, f]. One Conv2D on wasm instead of kh·kw strided
+ * slices and matMuls (5 × 5 kernels at batch 256: 25 ms against 630 ms for a 28 × 28 × 1 input,
+ * 42 ms against 163 ms for 14 × 14 × 8; tfjs-backend-wasm's StridedSlice runs in JS).
  */
 function kernelGradient(x: Tensor4D, dy: Tensor4D, kernelShape: number[], stride: number, padding: 'same' | 'valid'): Tensor {
-  const [kh, kw, cin, cout] = kernelShape as [number, number, number, number];
-  const [n, h, w] = x.shape;
-  const [, outH, outW] = dy.shape;
+  const [kh, kw] = kernelShape as [number, number, number, number];
+  const [, h, w] = x.shape;
   const padded =
     padding === 'same' ? (tf.pad(x, [[0, 0], samePadding(h, kh, stride), samePadding(w, kw, stride), [0, 0]]) as Tensor4D) : x;
-  const dyRows = tf.reshape(dy, [n * outH * outW, cout]);
-  const rows: Tensor[] = [];
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const patch = tf.stridedSlice(padded, [0, i, j, 0], [n, i + stride * (outH - 1) + 1, j + stride * (outW - 1) + 1, cin], [1, stride, stride, 1]);
-      rows.push(tf.matMul(tf.transpose(tf.reshape(patch, [n * outH * outW, cin])), dyRows));
-    }
-  }
-  return tf.reshape(tf.stack(rows), [kh, kw, cin, cout]);
+  const byChannel = tf.transpose(padded, [3, 1, 2, 0]) as Tensor4D;
+  const filter = tf.transpose(dy, [1, 2, 0, 3]) as Tensor4D;
+  let grad = tf.conv2d(byChannel, filter, 1, 'valid', 'NHWC', stride);
+  if (grad.shape[1] !== kh || grad.shape[2] !== kw) grad = tf.slice(grad, [0, 0, 0, 0], [-1, kh, kw, -1]);
+  return tf.transpose(grad, [1, 2, 0, 3]);
 }
 
 /**
@@ -83,12 +83,20 @@ function inputGradient(x: Tensor4D, dy: Tensor4D, kernel: Tensor4D, stride: numb
   return tf.conv2d(padded, flipped, 1, 'valid');
 }
 
-function conv2dWithDirectKernelGradient(x: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor4D {
+/**
+ * tf.conv2d with the backward pass written here (the input gradient as a forward convolution for
+ * stride 1, the kernel gradient by `kernelGradient`); `conv2d` uses it where the backend has no
+ * Conv2DBackpropFilter kernel (wasm). Exported for tests.
+ */
+export function conv2dWithDirectKernelGradient(x: Tensor4D, kernel: Tensor4D, stride: number, padding: 'same' | 'valid'): Tensor4D {
   const op = tf.customGrad(((input: Tensor4D, filter: Tensor4D, save: tf.GradSaveFunc) => {
     save([input, filter]);
+    // A batch's inputs (marked by withConstants) get zeros: nobody reads their gradient, and for a
+    // first layer it is a convolution as large as the forward one (50 ms of a step at batch 256).
+    const constant = isConstant(input);
     const gradFunc = (dy: Tensor, saved: Tensor[]) => {
       const [a, k] = saved as [Tensor4D, Tensor4D];
-      return [inputGradient(a, dy as Tensor4D, k, stride, padding), kernelGradient(a, dy as Tensor4D, k.shape, stride, padding)];
+      return [constant ? tf.zerosLike(a) : inputGradient(a, dy as Tensor4D, k, stride, padding), kernelGradient(a, dy as Tensor4D, k.shape, stride, padding)];
     };
     return { value: tf.conv2d(input, filter, stride, padding), gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -263,6 +271,6 @@ export class ConvStack implements LayerModule {
         received: input.shape,
       });
     }
-    return (input.rank === 4 && input.shape[3] === c ? input : tf.reshape(input, [input.shape[0]!, h, w, c])) as Tensor4D;
+    return (input.rank === 4 && input.shape[3] === c ? input : constantLike(input, tf.reshape(input, [input.shape[0]!, h, w, c]))) as Tensor4D;
   }
 }

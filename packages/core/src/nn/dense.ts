@@ -31,6 +31,11 @@ function markConstant(tensor: Tensor): void {
   scope.push(tensor);
 }
 
+/** Whether `tensor` is marked constant by the enclosing {@link withConstants}. */
+export function isConstant(tensor: Tensor): boolean {
+  return constantTensors.has(tensor);
+}
+
 /**
  * Marks `derived` (a reshape of `source`, say) constant when `source` is, for the rest of the
  * enclosing {@link withConstants}; returns `derived`.
