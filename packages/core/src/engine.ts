@@ -1006,7 +1006,8 @@ export class TrainStepEngine<S = unknown> {
 
   /**
    * `pass.backward(cotangents)` ([T, N, …]), checked against the shared variables: one gradient
-   * per variable, [T, …shape] (new tensors; the caller disposes them).
+   * per variable, [T, …shape]; with `byColumns`, `pass.backwardColumns`, [size, T] (new tensors;
+   * the caller disposes them).
    * @throws MtlError BAD_CONFIG when the pass's gradients do not match `sharedVariables()`.
    */
   private throughPass(pass: RecordedPass, cotangents: Tensor, shared: Variable[], byColumns = false): Tensor[] {
