@@ -21,7 +21,7 @@ import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
 import { combineColumns, combineRows, gramian, gramianOfColumns, gramianParts, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
 import { withConstants } from './nn/dense';
-import { sliceEqual, sliceParts, stackConstant } from './nn/slices';
+import { joinColumns, sliceEqual, sliceParts, stackConstant } from './nn/slices';
 
 /** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
 export interface PreparedBatch {
@@ -650,7 +650,8 @@ export class TrainStepEngine<S = unknown> {
     try {
       flat = tf.reshape(features, [n, inputSize]) as Tensor2D;
       owned.push(flat);
-      kernels = (layers.length === 1 ? tf.clone(layers[0]!.kernel) : tf.concat(layers.map((l) => l.kernel), 1)) as Tensor2D;
+      const kernelList = layers.map((l) => l.kernel as unknown as Tensor2D);
+      kernels = widths.every((w) => w === widths[0]) ? joinColumns(kernelList) : (tf.concat(kernelList, 1) as Tensor2D);
       owned.push(kernels);
       const outputs = tf.tidy(() => tf.add(tf.matMul(flat, kernels), layers.length === 1 ? layers[0]!.bias : tf.concat(layers.map((l) => l.bias))));
       const blockWidths = groups.map((positions) => positions.length * widths[order.indexOf(positions[0]!)]!);
@@ -1309,11 +1310,7 @@ export class TrainStepEngine<S = unknown> {
     const values = tf.tidy(() => {
       const parts: Tensor[] = [rawLosses, tf.reshape(objective, [1])];
       if (weights instanceof tf.Tensor) parts.push(weights);
-      const updates = Object.values(update);
-      // One sum over every update entry: NaN or ±Inf when any entry is (or when the finite entries
-      // overflow float32, which is no usable update either).
-      const total = updates.length ? tf.sum(updates.length === 1 ? updates[0]! : tf.concat(updates.map((g) => tf.reshape(g, [-1])))) : tf.scalar(0);
-      parts.push(tf.reshape(total, [1]));
+      parts.push(tf.reshape(updateTotal(Object.values(update)), [1]));
       return tf.concat(parts.map((p) => tf.cast(tf.reshape(p, [-1]), 'float32')));
     });
     let data: Float32Array;
@@ -1418,6 +1415,24 @@ export class TrainStepEngine<S = unknown> {
   dispose(): void {
     Object.values(this.weightingParams).forEach((v) => v.dispose());
   }
+}
+
+/**
+ * The sum of every entry of the update: NaN or ±Inf when any entry is (or when the finite entries
+ * overflow float32, which is no usable update either). Updates of one rank whose shapes agree
+ * past the first axis (40 heads' [128, 10] kernels, every bias) are joined along that axis without
+ * a reshape each, so a step spends a few kernels here, not two per variable. Call in a tidy scope.
+ */
+export function updateTotal(updates: readonly Tensor[]): Tensor {
+  const groups = new Map<string, Tensor[]>();
+  for (const g of updates) {
+    const key = `${g.rank}:${g.shape.slice(1).join(',')}`;
+    const group = groups.get(key);
+    if (group) group.push(g);
+    else groups.set(key, [g]);
+  }
+  const sums = [...groups.values()].map((group) => (group.length === 1 ? tf.sum(group[0]!) : group[0]!.rank === 0 ? tf.addN(group) : tf.sum(tf.concat(group, 0))));
+  return sums.length === 0 ? tf.scalar(0) : sums.length === 1 ? sums[0]! : tf.addN(sums);
 }
 
 /**

@@ -14,7 +14,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const CASES: [number[], number[], number, 'same' | 'valid'][] = [
+type Shape4 = [number, number, number, number];
+const CASES: [Shape4, Shape4, number, 'same' | 'valid'][] = [
   // input [n, h, w, c], kernel [kh, kw, c, f], stride, padding
   [[3, 9, 7, 2], [3, 3, 2, 4], 1, 'same'],
   [[3, 9, 7, 2], [5, 3, 2, 3], 1, 'valid'],

@@ -17,6 +17,7 @@ describe('sliceParts', () => {
     [[2, 1, 4, 1, 1], 1],
     [[1, 1, 1, 1, 1, 1, 1], 0],
     [[4, 3], 0],
+    [[70, 64, 3], 1], // parts of ≥ 64 values a row are copied by rows, narrower ones by elements
   ] as [number[], number][]) {
     it(`parts of sizes [${sizes.join(', ')}] on axis ${axis} equal tf.split's, with nothing left behind`, () => {
       const total = sizes.reduce((a, b) => a + b, 0);
@@ -42,6 +43,18 @@ describe('sliceParts', () => {
     const reference = tf.split(x, 40, 1);
     expect(parts.map((p, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(p, reference[i]!))).dataSync()[0]))).toEqual(new Array(40).fill(0));
     tf.dispose([x, ...parts, ...reference]);
+  });
+
+  it('stackConstant equals tf.stack for 40 parts on axes 0 and 1 (targets of 40 tasks)', () => {
+    const parts = Array.from({ length: 40 }, (_, i) => tf.randomNormal([3, 7], 0, 1, 'float32', i));
+    for (const axis of [0, 1]) {
+      const mine = stackConstant(parts, axis);
+      const reference = tf.stack(parts, axis);
+      expect(mine.shape).toEqual(reference.shape);
+      expect(mine.arraySync()).toEqual(reference.arraySync());
+      tf.dispose([mine, reference]);
+    }
+    tf.dispose(parts);
   });
 
   for (const axis of [0, 1, 2]) {

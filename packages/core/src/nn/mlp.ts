@@ -6,7 +6,7 @@ import { Rng } from '../rng';
 import { activate, activationSlope } from './activations';
 import { constantLike, dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
-import { sliceEqual, sliceParts } from './slices';
+import { joinColumns, sliceEqual, sliceParts } from './slices';
 
 /** What a {@link DenseStack} is built from. */
 export interface DenseStackOptions {
@@ -49,23 +49,20 @@ function concatSliced(parts: readonly Tensor[], axis: number): Tensor {
 }
 
 /**
- * k equal [r, c] matrices side by side, [r, k·c] (stacked heads' kernels), as their flat values
- * end to end, [k, r, c], transposed to [r, k, c]: tfjs-backend-wasm concatenates along axis 1 row
- * by row (40 kernels of [128, 10]: 1.1 ms), end to end in one copy per part (0.6 ms with the
- * transpose). The backward transposes back and cuts along the first axis.
+ * {@link joinColumns} of k equal [r, c] kernels, [r, k·c], with a backward that transposes back to
+ * [k·r, c] and cuts along the rows (`sliceEqual`; tf.concat's own backward is a split).
  */
 function concatColumns(parts: readonly Tensor2D[]): Tensor2D {
   const [rows, columns] = parts[0]!.shape;
   const k = parts.length;
   const op = tf.customGrad(((...args: unknown[]) => {
     const inputs = args.slice(0, -1) as Tensor2D[];
-    const flat = tf.concat(inputs.map((input) => tf.reshape(input, [-1])));
     return {
-      value: tf.reshape(tf.transpose(tf.reshape(flat, [k, rows, columns]), [1, 0, 2]), [rows, k * columns]),
+      value: joinColumns(inputs),
       gradFunc: (dy: Tensor) => {
-        const byPart = tf.transpose(tf.reshape(dy, [rows, k, columns]), [1, 0, 2]);
+        const byPart = tf.reshape(tf.transpose(tf.reshape(dy, [rows, k, columns]), [1, 0, 2]), [k * rows, columns]);
         try {
-          return sliceEqual(byPart, k, 0).map((part) => tf.reshape(part, [rows, columns]));
+          return sliceEqual(byPart, k, 0);
         } finally {
           byPart.dispose();
         }
