@@ -83,25 +83,34 @@ export function stackConstant(parts: readonly Tensor[], axis: number): Tensor {
   // backward pass that never reaches them (40 Identity kernels a step at 40 tasks).
   const op = tf.customGrad(((...args: unknown[]) => {
     const inputs = args.slice(0, -1) as Tensor[];
-    const joined = tf.reshape(tf.concat(inputs, 0), [inputs.length, ...first.shape]);
-    // Axes 1..axis move one place forward and the parts' axis (0) goes to `axis`.
-    const order = Array.from({ length: first.rank + 1 }, (_, i) => (i < axis ? i + 1 : i === axis ? 0 : i));
-    return { value: axis === 0 ? joined : tf.transpose(joined, order), gradFunc: () => inputs.map((input) => tf.zerosLike(input)) };
+    return { value: stackByRows(inputs, axis), gradFunc: () => inputs.map((input) => tf.zerosLike(input)) };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (op as unknown as (...xs: Tensor[]) => Tensor)(...parts);
 }
 
 /**
- * k equal [r, c] matrices side by side, [r, k·c] (stacked heads' kernels): joined along the rows,
- * their values lie end to end, [k, r, c], and one transpose to [r, k, c] puts them side by side.
- * tfjs-backend-wasm concatenates along axis 1 row by row (40 kernels of [128, 10]: 1.1 ms); this
- * is one contiguous copy per part and the transpose (0.6 ms). Any backend; tfjs's own gradients.
+ * tf.stack(parts, axis) for equal parts of rank ≥ 1 as one concat along their first axis (the
+ * parts end to end, one contiguous copy each) and, unless `axis` is 0, one transpose that moves the
+ * new axis into place. Any backend; tfjs's own gradients. Call in a tidy scope.
+ */
+function stackByRows(parts: readonly Tensor[], axis: number): Tensor {
+  const first = parts[0]!;
+  const joined = tf.reshape(tf.concat(parts as Tensor[], 0), [parts.length, ...first.shape]);
+  if (axis === 0) return joined;
+  // Axes 1..axis move one place forward and the parts' axis (0) goes to `axis`.
+  return tf.transpose(joined, Array.from({ length: first.rank + 1 }, (_, i) => (i < axis ? i + 1 : i === axis ? 0 : i)));
+}
+
+/**
+ * k equal [r, c] matrices side by side, [r, k·c] (stacked heads' kernels): stacked on axis 1 by
+ * {@link stackByRows}, [r, k, c]. tfjs-backend-wasm concatenates along axis 1 row by row (40
+ * kernels of [128, 10]: 1.1 ms); this is one contiguous copy per part and a transpose (0.6 ms).
+ * Any backend; tfjs's own gradients.
  */
 export function joinColumns(parts: readonly Tensor2D[]): Tensor2D {
   const [rows, columns] = parts[0]!.shape;
-  const k = parts.length;
-  if (k === 1) return tf.clone(parts[0]!);
-  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(tf.concat(parts as Tensor2D[], 0), [k, rows, columns]), [1, 0, 2]), [rows, k * columns]));
+  if (parts.length === 1) return tf.clone(parts[0]!);
+  return tf.tidy(() => tf.reshape(stackByRows(parts, 1), [rows, parts.length * columns]));
 }
 
 /**
