@@ -21,7 +21,7 @@ import { canonicalTarget, lossFor, maskedMean } from './losses/losses';
 import { combineColumns, combineRows, gramian, gramianOfColumns, gramianParts, scaleGradient } from './gradient-math';
 import { uniqueScope } from './nn/init';
 import { withConstants } from './nn/dense';
-import { joinColumns, sliceEqual, sliceParts, stackConstant } from './nn/slices';
+import { columnSums, joinColumns, sliceEqual, sliceParts, stackConstant } from './nn/slices';
 
 /** A batch checked against the tasks, with targets in canonical form; owns its new tensors. */
 export interface PreparedBatch {
@@ -682,7 +682,7 @@ export class TrainStepEngine<S = unknown> {
       if (filled.length > 1) filled.forEach((g) => g.dispose());
       owned.push(delta);
       const kernelGrads = tf.tidy(() => tf.matMul(tf.transpose(flat), delta));
-      const biasGrads = tf.sum(delta, 0);
+      const biasGrads = columnSums(delta);
       const kernelParts = sliceParts(kernelGrads, widths, 1);
       const biasParts = sliceParts(biasGrads, widths, 0);
       tf.dispose([kernelGrads, biasGrads]);
@@ -1147,7 +1147,7 @@ export class TrainStepEngine<S = unknown> {
       }, variables));
       const report = yield* this.finish(prepared, epoch, rawLosses!, weights!, grads, objective!, diagnostics);
       if (report.skipped) return this.skipped(report);
-      this.optimizer.applyGradients(this.forOptimizer(grads));
+      this.applyUpdate(grads);
       this.state = nextState as S;
       this.stepCount += 1;
       return report;
@@ -1282,7 +1282,7 @@ export class TrainStepEngine<S = unknown> {
       const report = yield* this.finish(prepared, epoch, rawLosses, weights ?? null, update, objective, diagnostics);
       if (reportedGramian) report.gramian = reportedGramian;
       if (report.skipped) return this.skipped(report);
-      this.optimizer.applyGradients(this.forOptimizer(update));
+      this.applyUpdate(update);
       this.state = nextState;
       this.stepCount += 1;
       return report;
@@ -1402,6 +1402,38 @@ export class TrainStepEngine<S = unknown> {
    * variable and its slots alone. Leaving such a variable out would shift the later variables onto
    * other variables' slots. Frozen entries' tensors are disposed by the caller.
    */
+  /**
+   * Hands the update to the optimiser. Under plain SGD (exactly tf.train.sgd's class), variables
+   * of one shape that come four or more to a step (the heads of 40 tasks) are updated as one:
+   * their values and gradients joined along the first axis, v + (−lr)·g computed once, and the
+   * result cut back and assigned. The arithmetic is SGD's own, element by element, so the values
+   * are bit-identical; at 40 heads it runs 4 kernels and a cut in place of 160 kernels.
+   */
+  private applyUpdate(update: NamedTensorMap): void {
+    const ordered = this.forOptimizer(update);
+    const scale = Object.getPrototypeOf(this.optimizer) === tf.SGDOptimizer.prototype ? (this.optimizer as unknown as { c?: Tensor }).c : undefined;
+    if (scale instanceof tf.Tensor && !scale.isDisposed) {
+      const groups = new Map<string, string[]>();
+      for (const [name, grad] of Object.entries(ordered)) {
+        if (!(grad instanceof tf.Tensor) || grad.rank === 0 || grad.dtype !== 'float32') continue;
+        const key = grad.shape.join(',');
+        groups.set(key, [...(groups.get(key) ?? []), name]);
+      }
+      const variables = tf.engine().registeredVariables;
+      for (const names of groups.values()) {
+        if (names.length < 4 || names.some((name) => !variables[name] || variables[name]!.dtype !== 'float32')) continue;
+        tf.tidy(() => {
+          const values = names.map((name) => variables[name]!);
+          const next = tf.add(tf.mul(scale, tf.concat(names.map((name) => ordered[name]!), 0)), tf.concat(values, 0));
+          sliceEqual(next, names.length, 0).forEach((part, i) => values[i]!.assign(part));
+        });
+        for (const name of names) delete ordered[name];
+      }
+    }
+    // The remaining variables; and SGD's iteration count, once per step as before.
+    this.optimizer.applyGradients(ordered);
+  }
+
   private forOptimizer(update: NamedTensorMap): NamedTensorMap {
     for (const name of Object.keys(update)) {
       if (!this.slots.has(name)) this.slots.set(name, [...update[name]!.shape]);

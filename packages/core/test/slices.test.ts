@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { oneHotConstant, sliceEqual, sliceParts, stackConstant } from '../src/nn/slices';
+import { columnSums, oneHotConstant, sliceEqual, sliceParts, stackConstant } from '../src/nn/slices';
 
 // sliceParts cuts by halving (tfjs-backend-wasm copies a slice's whole input per slice); its parts
 // must be exactly tf.split's, for any number of parts, sizes and axis.
@@ -98,4 +98,25 @@ describe('oneHotConstant', () => {
     ]);
     tf.dispose([indices, mask, host, masked, device, column]);
   });
+});
+
+describe('columnSums (bias gradients as 1ᵀ·dy)', () => {
+  for (const shape of [[256, 400], [1, 5], [7, 1], [3, 2]] as [number, number][]) {
+    it(`[${shape.join(', ')}]: each column's sum, as a float64 sum on the host gives it, with nothing left behind`, () => {
+      const [rows, columns] = shape;
+      const values = Float32Array.from({ length: rows * columns }, (_, i) => Math.sin(i * 1.7) * 3 + (i % 5) - 2);
+      const x = tf.tensor2d(values, shape);
+      const before = tf.memory().numTensors;
+      const sums = columnSums(x);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(sums.shape).toEqual([columns]);
+      const got = sums.dataSync();
+      for (let c = 0; c < columns; c++) {
+        let exact = 0;
+        for (let r = 0; r < rows; r++) exact += values[r * columns + c]!;
+        expect(Math.abs(got[c]! - exact)).toBeLessThan(1e-5 * Math.max(1, rows));
+      }
+      tf.dispose([x, sums]);
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D } from '@tensorflow/tfjs-core';
+import { columnSums } from './slices';
 
 const constantTensors = new WeakSet<Tensor>();
 
@@ -62,7 +63,7 @@ const denseOp = tf.customGrad(((x: Tensor2D, kernel: Tensor2D, bias: Tensor, sav
     return [
       constant ? tf.zerosLike(savedX) : tf.matMul(dy2, tf.transpose(savedKernel)),
       tf.matMul(tf.transpose(savedX), dy2),
-      tf.sum(dy2, 0),
+      columnSums(dy2),
     ];
   };
   return { value, gradFunc };

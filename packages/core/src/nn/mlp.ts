@@ -6,7 +6,7 @@ import { Rng } from '../rng';
 import { activate, activationSlope } from './activations';
 import { constantLike, dense } from './dense';
 import { glorotUniform, heUniform, variableFrom } from './init';
-import { joinColumns, sliceEqual, sliceParts } from './slices';
+import { columnSums, joinColumns, sliceEqual, sliceParts } from './slices';
 
 /** What a {@link DenseStack} is built from. */
 export interface DenseStackOptions {
@@ -93,7 +93,7 @@ function denseCopies(copies: readonly Tensor2D[], kernels: readonly Tensor2D[], 
       gradFunc: (dy: Tensor) => {
         const dy2 = dy as Tensor2D;
         const kernelAll = tf.matMul(tf.transpose(x), dy2);
-        const biasAll = tf.sum(dy2, 0);
+        const biasAll = columnSums(dy2);
         const dxs = sliceEqual(dy2, k, 1).map((part, i) => tf.matMul(part as Tensor2D, tf.transpose(ks[i]!)));
         return [...dxs, ...sliceEqual(kernelAll, k, 1), ...sliceEqual(biasAll, k, 0)];
       },
@@ -219,7 +219,8 @@ export class DenseStack implements LayerModule {
             grads[2 * index] = tf.reshape(tf.matMul(xT, interleaved), [-1, tasks]);
             grads[2 * index + 1] = tf.reshape(tf.matMul(ones as Tensor2D, interleaved), [units, tasks]);
           } else {
-            grads[2 * index + 1] = tf.sum(tf.reshape(dz, [tasks, rows, units]), 1);
+            // Σ_rows per task as a batched 1ᵀ·dz_t (see columnSums: a reduction along rows is slow on wasm).
+            grads[2 * index + 1] = tf.reshape(tf.matMul(tf.ones([tasks, 1, rows]), tf.reshape(dz, [tasks, rows, units]) as Tensor3D), [tasks, units]);
             const kernelGrads = (tasks === 1 ? [dz] : sliceEqual(dz, tasks, 0)).map((part) => tf.matMul(xT, part as Tensor2D));
             grads[2 * index] = tasks === 1 ? tf.reshape(kernelGrads[0]!, [1, ...layer.kernel.shape]) : tf.stack(kernelGrads);
           }

@@ -114,6 +114,15 @@ export function joinColumns(parts: readonly Tensor2D[]): Tensor2D {
 }
 
 /**
+ * Σ over the rows of an [r, c] matrix, [c] (a dense layer's bias gradient Σ_rows dy), as the
+ * matMul 1ᵀ·x. tfjs-backend-wasm reduces along the first axis by transposing first: a [256, 400]
+ * gradient took 0.26 ms with tf.sum(x, 0) and 0.016 ms as this product (equal sums). Any backend.
+ */
+export function columnSums(x: Tensor2D): Tensor {
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]));
+}
+
+/**
  * The one-hot [N, depth] float32 of class indices ([N] or [N, 1]) for targets no gradient flows
  * through, made on the host on wasm and cpu, where a read is a copy of host memory: one tensor
  * rather than tfjs's cast, oneHot and cast per task (160 kernels a step at 40 tasks). Rows whose
