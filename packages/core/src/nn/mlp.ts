@@ -219,9 +219,9 @@ export class DenseStack implements LayerModule {
             grads[2 * index] = tf.reshape(tf.matMul(xT, interleaved), [-1, tasks]);
             grads[2 * index + 1] = tf.reshape(tf.matMul(ones as Tensor2D, interleaved), [units, tasks]);
           } else {
-            // Σ_rows per task as a batched 1ᵀ·dz_t (see columnSums: a reduction along rows is slow on wasm).
-            grads[2 * index + 1] = tf.reshape(tf.matMul(tf.ones([tasks, 1, rows]), tf.reshape(dz, [tasks, rows, units]) as Tensor3D), [tasks, units]);
             const kernelGrads = (tasks === 1 ? [dz] : sliceEqual(dz, tasks, 0)).map((part) => tf.matMul(xT, part as Tensor2D));
+            // One task: 1ᵀ·dz after xᵀ·dz, whose packed copy of dz tfjs-backend-wasm reuses (see columnSums).
+            grads[2 * index + 1] = tasks === 1 ? tf.reshape(columnSums(dz), [1, units]) : tf.sum(tf.reshape(dz, [tasks, rows, units]), 1);
             grads[2 * index] = tasks === 1 ? tf.reshape(kernelGrads[0]!, [1, ...layer.kernel.shape]) : tf.stack(kernelGrads);
           }
           if (index > 0) dy = tf.matMul(dz, tf.transpose(layer.kernel as unknown as Tensor2D));
