@@ -33,13 +33,18 @@ export interface GradDropState {
 /** 2²⁴: uniforms are k/2²⁴ for an integer k, exact in float32 and strictly below 1. */
 const UNIFORM_STEPS = 16777216;
 
+/** The next uniform in [0, 1) from one 32-bit draw: U = ⌊x / 2⁸⌋ / 2²⁴ (both paths draw with this). */
+function nextUniform(rng: Rng): number {
+  return (rng.nextUint32() >>> 8) / UNIFORM_STEPS;
+}
+
 /**
- * P uniforms in [0, 1) from the RNG, one 32-bit draw each: U_k = ⌊x_k / 2⁸⌋ / 2²⁴. Exported so a
- * test can reproduce a step's draws from the state.
+ * P uniforms in [0, 1) from the RNG, one 32-bit draw each (`nextUniform`). Exported so a test can
+ * reproduce a step's draws from the state.
  */
 export function drawUniforms(rng: Rng, count: number): Float32Array {
   const uniforms = new Float32Array(count);
-  for (let k = 0; k < count; k++) uniforms[k] = (rng.nextUint32() >>> 8) / UNIFORM_STEPS;
+  for (let k = 0; k < count; k++) uniforms[k] = nextUniform(rng);
   return uniforms;
 }
 
@@ -82,7 +87,7 @@ export function dropOnHost(values: Float32Array, tasks: number, rng: Rng, leaks:
       leaked += leak[t]! * v;
     }
     const purity = size > 0 ? (sum + size) / (2 * size) : 0.5;
-    const keepPositive = +((rng.nextUint32() >>> 8) / UNIFORM_STEPS < Math.fround(purity));
+    const keepPositive = +(nextUniform(rng) < Math.fround(purity));
     update[k] = (keptSum - keptSize) * 0.5 + keepPositive * keptSize + leaked;
   }
   return update;
