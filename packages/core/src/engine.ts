@@ -1407,7 +1407,7 @@ export class TrainStepEngine<S = unknown> {
    * of one shape that come four or more to a step (the heads of 40 tasks) are updated as one:
    * their values and gradients joined along the first axis, v + (−lr)·g computed once, and the
    * result cut back and assigned. The arithmetic is SGD's own, element by element, so the values
-   * are bit-identical; at 40 heads it runs 4 kernels and a cut in place of 160 kernels.
+   * are bit-identical; at 40 heads it runs 8 kernels (4 per shape) and two cuts in place of 160 kernels.
    */
   private applyUpdate(update: NamedTensorMap): void {
     const ordered = this.forOptimizer(update);
