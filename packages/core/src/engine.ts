@@ -1395,14 +1395,6 @@ export class TrainStepEngine<S = unknown> {
   }
 
   /**
-   * The update as the optimiser must see it. tfjs optimisers keep their slots (Adam's moments,
-   * momentum's velocity) by a variable's POSITION in the gradient map, not by its name, so every
-   * step hands over every variable in one fixed order (`slots`), with `undefined` for a variable
-   * without a gradient this step (an inactive task's head) or a frozen one: tfjs then leaves that
-   * variable and its slots alone. Leaving such a variable out would shift the later variables onto
-   * other variables' slots. Frozen entries' tensors are disposed by the caller.
-   */
-  /**
    * Hands the update to the optimiser. Under plain SGD (exactly tf.train.sgd's class), variables
    * of one shape that come four or more to a step (the heads of 40 tasks) are updated as one:
    * their values and gradients joined along the first axis, v + (−lr)·g computed once, and the
@@ -1417,7 +1409,9 @@ export class TrainStepEngine<S = unknown> {
       for (const [name, grad] of Object.entries(ordered)) {
         if (!(grad instanceof tf.Tensor) || grad.rank === 0 || grad.dtype !== 'float32') continue;
         const key = grad.shape.join(',');
-        groups.set(key, [...(groups.get(key) ?? []), name]);
+        const group = groups.get(key);
+        if (group) group.push(name);
+        else groups.set(key, [name]);
       }
       const variables = tf.engine().registeredVariables;
       for (const names of groups.values()) {
@@ -1427,6 +1421,7 @@ export class TrainStepEngine<S = unknown> {
           const next = tf.add(tf.mul(scale, tf.concat(names.map((name) => ordered[name]!), 0)), tf.concat(values, 0));
           sliceEqual(next, names.length, 0).forEach((part, i) => values[i]!.assign(part));
         });
+        // Plain SGD keeps no slots, so leaving entries out here shifts nothing (see forOptimizer).
         for (const name of names) delete ordered[name];
       }
     }
@@ -1434,6 +1429,14 @@ export class TrainStepEngine<S = unknown> {
     this.optimizer.applyGradients(ordered);
   }
 
+  /**
+   * The update as the optimiser must see it. tfjs optimisers keep their slots (Adam's moments,
+   * momentum's velocity) by a variable's POSITION in the gradient map, not by its name, so every
+   * step hands over every variable in one fixed order (`slots`), with `undefined` for a variable
+   * without a gradient this step (an inactive task's head) or a frozen one: tfjs then leaves that
+   * variable and its slots alone. Leaving such a variable out would shift the later variables onto
+   * other variables' slots. Frozen entries' tensors are disposed by the caller.
+   */
   private forOptimizer(update: NamedTensorMap): NamedTensorMap {
     for (const name of Object.keys(update)) {
       if (!this.slots.has(name)) this.slots.set(name, [...update[name]!.shape]);
