@@ -202,7 +202,6 @@ export class DenseStack implements LayerModule {
       const tasks = cotangents.shape[0]!;
       return tf.tidy(() => {
         const grads: Tensor[] = new Array(layers.length * 2);
-        const ones = columns ? tf.ones([1, rows]) : null;
         let dy = tf.reshape(cotangents, [tasks * rows, width]) as Tensor2D;
         for (let index = layers.length - 1; index >= 0; index--) {
           const { layer, act } = layers[index]!;
@@ -214,10 +213,10 @@ export class DenseStack implements LayerModule {
           const xT = tf.transpose(x);
           if (columns) {
             // [N, units·T] with column j·T + t = dz_t[:, j]: xᵀ times it is every task's dW at
-            // once, laid out [fanIn·units, T], and onesᵀ times it every task's db as [units, T].
+            // once, laid out [fanIn·units, T], and its column sums every task's db as [units, T].
             const interleaved = (tasks === 1 ? dz : tf.reshape(tf.transpose(tf.reshape(dz, [tasks, rows, units]), [1, 2, 0]), [rows, units * tasks])) as Tensor2D;
             grads[2 * index] = tf.reshape(tf.matMul(xT, interleaved), [-1, tasks]);
-            grads[2 * index + 1] = tf.reshape(tf.matMul(ones as Tensor2D, interleaved), [units, tasks]);
+            grads[2 * index + 1] = tf.reshape(columnSums(interleaved), [units, tasks]);
           } else {
             const kernelGrads = (tasks === 1 ? [dz] : sliceEqual(dz, tasks, 0)).map((part) => tf.matMul(xT, part as Tensor2D));
             // One task: 1ᵀ·dz after xᵀ·dz, whose packed copy of dz tfjs-backend-wasm reuses (see columnSums).
